@@ -1,0 +1,156 @@
+"""G2SD stage 1: generic distillation from an MAE teacher's decoder features."""
+import copy
+from collections import OrderedDict
+from typing import Dict, Literal, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmpretrain.registry import MODELS
+
+from ..utils.mae_checkpoint import load_mae_checkpoint
+from ..utils.masking import MaskIndices, masking_from_noise
+from .base_distiller import BaseDistiller
+
+
+def build_projector(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    """The student-side projection MLP: ``Linear -> GELU -> Linear``."""
+    return nn.Sequential(OrderedDict(
+        fc1=nn.Linear(in_dim, hidden_dim), act=nn.GELU(), fc2=nn.Linear(hidden_dim, out_dim)))
+
+
+@MODELS.register_module()
+class GenericDistiller(BaseDistiller):
+    """Generic distillation (G2SD stage 1, arXiv:2302.14771).
+
+    One random mask per sample is drawn and shared: the frozen MAE teacher
+    encodes the visible patches and runs its decoder up to block
+    ``target_layer``; the student (a smaller :class:`MaskedAutoencoderViT`
+    with a light decoder) does the same, and a projection MLP maps its decoder
+    output onto the teacher's decoder width. The loss regresses the projection
+    onto LayerNorm(teacher hidden states) over all tokens (cls + visible +
+    masked) or, with ``supervise='masked'``, the masked tokens only.
+
+    Args:
+        student (dict): student :class:`MaskedAutoencoderViT` config.
+        teacher (dict): teacher :class:`MaskedAutoencoderViT` config with its
+            full decoder depth (e.g. 8); only ``target_layer`` blocks are built.
+        teacher_ckpt (str, optional): full MAE checkpoint (encoder + decoder).
+        student_ckpt (str, optional): student (and projector) initialisation.
+        target_layer (int): 1-based decoder block whose output is the target.
+        mask_ratio (float): fraction of masked patches.
+        projector_hidden (int): hidden width of the projection MLP.
+        loss (dict): loss config, default Smooth-L1 (beta 2) on LN targets.
+        supervise (str): ``'all'`` tokens or ``'masked'`` tokens only.
+        teacher_autocast (str, optional): see :class:`BaseDistiller`.
+        data_preprocessor (dict, optional): e.g. ``SelfSupDataPreprocessor``.
+
+    Training calls ``loss(inputs)``, which draws uniform noise. For
+    reproducible masks call ``loss(inputs, noise=noise)`` with a ``(B, L)``
+    tensor: per sample the ``L * (1 - mask_ratio)`` patches with the smallest
+    noise stay visible, exactly as in MAE.
+    """
+
+    def __init__(self,
+                 student: dict,
+                 teacher: dict,
+                 teacher_ckpt: Optional[str] = None,
+                 student_ckpt: Optional[str] = None,
+                 target_layer: int = 4,
+                 mask_ratio: float = 0.75,
+                 projector_hidden: int = 512,
+                 loss: Optional[dict] = None,
+                 supervise: Literal['all', 'masked'] = 'all',
+                 teacher_autocast: Optional[str] = None,
+                 check_finite: bool = True,
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg: Optional[dict] = None):
+        if supervise not in ('all', 'masked'):
+            raise ValueError(f"supervise must be 'all' or 'masked', got {supervise!r}")
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
+        teacher = self._truncated_teacher_cfg(teacher, target_layer)
+        super().__init__(student=student, teacher=teacher, registry=MODELS,
+                         teacher_ckpt=teacher_ckpt, teacher_autocast=teacher_autocast,
+                         check_finite=check_finite, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.target_layer = target_layer
+        self.mask_ratio = mask_ratio
+        self.supervise = supervise
+        if self.student.patch_size != self.teacher.patch_size:
+            raise ValueError(f'student patch size {self.student.patch_size} != teacher patch '
+                             f'size {self.teacher.patch_size}: they cannot share one mask')
+        self.projector = build_projector(self.student.decoder_embed_dim, projector_hidden,
+                                         self.teacher.decoder_embed_dim)
+        self.loss_module = MODELS.build(loss or dict(type='FeatureDistillLoss'))
+        self.student_ckpt = student_ckpt
+        if student_ckpt:
+            load_mae_checkpoint(self.student, student_ckpt, role='student',
+                                projector=self.projector)
+            self.student.is_init = True
+            self.projector.is_init = True
+
+    @staticmethod
+    def _truncated_teacher_cfg(teacher, target_layer: int):
+        if isinstance(teacher, nn.Module):
+            if getattr(teacher, 'decoder_depth', None) != target_layer:
+                raise ValueError('a teacher module must be built with decoder_depth == '
+                                 f'target_layer ({target_layer})')
+            return teacher
+        teacher = copy.deepcopy(teacher)
+        depth = teacher.get('decoder_depth', 8)
+        if not 1 <= target_layer <= depth:
+            raise ValueError(f'target_layer must be in [1, {depth}] (the teacher decoder '
+                             f'depth), got {target_layer}')
+        if teacher.get('decoder_norm', False):
+            raise ValueError('the teacher target is taken before the decoder norm; '
+                             'set decoder_norm=False in the teacher config')
+        teacher['decoder_depth'] = target_layer  # blocks after the target never run
+        return teacher
+
+    def load_teacher_checkpoint(self, teacher: nn.Module, path: str) -> None:
+        load_mae_checkpoint(teacher, path, role='teacher')
+
+    # ------------------------------------------------------------ training
+    @staticmethod
+    def _images(inputs) -> torch.Tensor:
+        return inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+
+    def make_mask(self, imgs: torch.Tensor, noise: Optional[torch.Tensor] = None) -> MaskIndices:
+        """The mask shared by teacher and student; from ``noise`` if given."""
+        grid = self.student.patch_grid(imgs.shape[-2:])
+        num_patches = grid[0] * grid[1]
+        if noise is None:
+            noise = torch.rand(imgs.shape[0], num_patches, device=imgs.device)
+        elif noise.shape != (imgs.shape[0], num_patches):
+            raise ValueError(f'noise must have shape (batch, patches) = '
+                             f'{(imgs.shape[0], num_patches)}, got {tuple(noise.shape)}')
+        return masking_from_noise(noise.to(imgs.device), self.mask_ratio)
+
+    def teacher_target(self, imgs: torch.Tensor, mask: MaskIndices) -> torch.Tensor:
+        """Teacher hidden states after decoder block ``target_layer``, ``(B, 1 + L, D_t)``."""
+        return self.run_teacher(self.teacher, imgs, mask.ids_keep, mask.ids_restore)
+
+    def student_prediction(self, imgs: torch.Tensor, mask: MaskIndices) -> torch.Tensor:
+        """Projected student decoder output, ``(B, 1 + L, D_t)``."""
+        return self.projector(self.student(imgs, mask.ids_keep, mask.ids_restore))
+
+    def loss(self, inputs, data_samples=None,
+             noise: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        imgs = self._images(inputs)
+        mask = self.make_mask(imgs, noise)
+        target = self.teacher_target(imgs, mask)
+        pred = self.student_prediction(imgs, mask)
+        token_mask = None
+        if self.supervise == 'masked':
+            cls = torch.zeros_like(mask.mask[:, :1])
+            token_mask = torch.cat([cls, mask.mask], dim=1)
+        return dict(loss_gd=self.loss_module(pred, target, token_mask))
+
+    # ----------------------------------------------------------- inference
+    def predict(self, inputs, data_samples=None):
+        raise NotImplementedError('generic distillation has no predictions; evaluate the '
+                                  'exported student on a downstream task')
+
+    def _forward(self, inputs, data_samples=None) -> torch.Tensor:
+        """Student encoder features of the full (unmasked) image, ``(B, 1 + L, C)``."""
+        return self.student.forward_encoder(self._images(inputs))

@@ -1,0 +1,3 @@
+from .masked_autoencoder_vit import MaskedAutoencoderViT
+
+__all__ = ['MaskedAutoencoderViT']
