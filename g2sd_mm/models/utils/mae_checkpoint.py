@@ -141,10 +141,26 @@ def _resize_table(value: torch.Tensor, grid: Tuple[int, int], source: str,
     return resize_pos_embed(value, (side, side), grid)
 
 
-def _preview(items, limit: int = 12) -> str:
+def _preview(items, limit: int = 16) -> str:
+    """Readable key list: block-indexed keys are folded, e.g. ``decoder_blocks.{0-3}.* (48)``."""
     items = list(items)
-    more = f' ... (+{len(items) - limit} more)' if len(items) > limit else ''
-    return ', '.join(items[:limit]) + more
+    groups, plain = {}, []
+    for item in items:
+        match = re.match(r'((?:decoder_)?blocks)\.(\d+)\.', item)
+        if match:
+            groups.setdefault(match.group(1), set()).add(int(match.group(2)))
+        else:
+            plain.append(item)
+    folded = []
+    for name, idx in groups.items():
+        members = [i for i in items if re.match(rf'{name}\.\d+\.', i)]
+        if len(idx) == 1:
+            folded.extend(members)
+        else:
+            folded.append(f'{name}.{{{min(idx)}-{max(idx)}}}.* ({len(members)} keys)')
+    parts = plain + folded
+    more = f' ... (+{len(parts) - limit} more)' if len(parts) > limit else ''
+    return ', '.join(parts[:limit]) + more
 
 
 def load_mae_checkpoint(model, path: str, role: str = 'model',

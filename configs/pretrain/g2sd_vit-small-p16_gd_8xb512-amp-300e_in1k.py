@@ -1,0 +1,34 @@
+"""G2SD generic distillation, MAE ViT-B/16 -> ViT-S/16, ImageNet-1k, 300 epochs.
+
+Recipe (G2SD, CVPR 2023): 8 GPUs x 512 = total batch 4096, AdamW (0.9, 0.95),
+lr 2.4e-3 (1.5e-4 per 256), wd 0.05 without decay on norms/biases/tokens,
+10 warm-up epochs, cosine to 2.5e-6, fp16 AMP, RandomResizedCrop 224
+(scale 0.2-1.0, bicubic) + flip, mask ratio 0.75 shared by teacher and student.
+
+With fewer GPUs keep the total batch with gradient accumulation, e.g. 4 GPUs:
+``--cfg-options optim_wrapper.accumulative_counts=2``.
+
+``teacher_ckpt`` must be a *full* MAE checkpoint (encoder + decoder), e.g. the
+official ``mae_visualize_vit_base.pth`` or an mmpretrain MAE pretraining
+checkpoint. An encoder-only file (``mae_pretrain_vit_base.pth``) is refused.
+"""
+_base_ = [
+    'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
+    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/models/g2sd-gd_vit-b-mae_vit-s.py',
+    '../_base_/schedules/g2sd-gd_adamw-coslr_300e.py',
+]
+custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
+
+teacher_ckpt = 'checkpoints/mae_visualize_vit_base.pth'
+model = dict(teacher_ckpt=teacher_ckpt)
+
+train_dataloader = dict(batch_size=512, num_workers=8)
+# fp16 AMP as published (mmengine's AmpOptimWrapper on GPUs; bf16 autocast on
+# a CPU). ``optim_wrapper.dtype='bfloat16'`` selects bf16 on GPUs too. The loss
+# itself is always computed in fp32.
+optim_wrapper = dict(type='AnyDeviceAmpOptimWrapper', loss_scale='dynamic')
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=100),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -1,0 +1,45 @@
+"""Export the student of a G2SD stage-1 checkpoint for downstream training.
+
+    python tools/model_converters/g2sd_gd_export.py STAGE1.pth OUT_PREFIX
+
+Writes
+  OUT_PREFIX_backbone.pth  {'state_dict': {'backbone.*': ...}} in mmpretrain's
+                           VisionTransformer layout (final norm = ``ln1``): the
+                           backbone initialisation of the stage-2 students
+                           (``init_cfg=dict(type='Pretrained', checkpoint=...,
+                           prefix='backbone.')``);
+  OUT_PREFIX_timm.pth      a timm ViT state dict (``vit_small_patch16_224`` /
+                           ``vit_tiny_patch16_224`` with ``num_classes=0``).
+
+Accepts g2sd_mm stage-1 checkpoints and the G2SD reference implementation's
+released stage-1 students.
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+
+from g2sd_mm.models.utils.student_export import (encoder_to_mmpretrain_backbone,
+                                                 student_encoder_state)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument('checkpoint', help='stage-1 checkpoint')
+    parser.add_argument('out_prefix', help='output path prefix, e.g. work_dirs/gd/vit-s')
+    args = parser.parse_args()
+    encoder = student_encoder_state(args.checkpoint)
+    out_dir = osp.dirname(osp.abspath(args.out_prefix))
+    os.makedirs(out_dir, exist_ok=True)
+    backbone = encoder_to_mmpretrain_backbone(encoder)
+    meta = dict(source=osp.abspath(args.checkpoint), layout='mmpretrain VisionTransformer')
+    torch.save(dict(state_dict=backbone, meta=meta), args.out_prefix + '_backbone.pth')
+    torch.save(encoder, args.out_prefix + '_timm.pth')
+    n = sum(v.numel() for v in encoder.values())
+    print(f'student encoder: {len(encoder)} tensors, {n / 1e6:.2f}M values')
+    print(f'wrote {args.out_prefix}_backbone.pth and {args.out_prefix}_timm.pth')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,36 @@
+"""Convert MAE checkpoints between the official/timm and mmpretrain layouts.
+
+    python tools/model_converters/mae_convert.py IN.pth OUT.pth --to official
+    python tools/model_converters/mae_convert.py IN.pth OUT.pth --to mmpretrain
+
+``--to official`` writes ``{'model': ...}`` as the MAE repository does;
+``--to mmpretrain`` writes ``{'state_dict': {'backbone.*', 'neck.*'}}``.
+g2sd_mm loads either layout directly, so this is only needed to hand weights to
+other code bases.
+"""
+import argparse
+
+import torch
+
+from g2sd_mm.models.utils.key_mapping import official_to_mmpretrain
+from g2sd_mm.models.utils.mae_checkpoint import read_mae_checkpoint
+
+
+def main():
+    parser = argparse.ArgumentParser(description='MAE checkpoint layout converter')
+    parser.add_argument('src')
+    parser.add_argument('dst')
+    parser.add_argument('--to', choices=['official', 'mmpretrain'], required=True)
+    args = parser.parse_args()
+    state, projector, layout = read_mae_checkpoint(args.src)
+    if projector:
+        print(f'note: dropping {len(projector)} projector tensors (not part of MAE)')
+    if args.to == 'official':
+        torch.save(dict(model=state), args.dst)
+    else:
+        torch.save(dict(state_dict=official_to_mmpretrain(state)), args.dst)
+    print(f'{args.src} ({layout} layout, {len(state)} tensors) -> {args.dst} ({args.to})')
+
+
+if __name__ == '__main__':
+    main()
