@@ -202,7 +202,7 @@ def _paint(rng, img, mask):
     img[ys, xs] = np.clip(np.rint(pix), 0, 255).astype(np.uint8)
 
 
-def make_cls_image(seed, split, index, size=64, num_classes=None):
+def make_cls_image(seed, split, index, size=64):
     """One classification image and its label.
 
     The label is ``index % len(SHAPE_CLASSES)`` (balanced classes); the
@@ -211,9 +211,8 @@ def make_cls_image(seed, split, index, size=64, num_classes=None):
     Returns:
         tuple: ``(image uint8 HxWx3 RGB, label int)``.
     """
-    num_classes = num_classes or len(SHAPE_CLASSES)
     rng = _rng(seed, 'cls', split, index)
-    label = index % num_classes
+    label = index % len(SHAPE_CLASSES)
     img = _background(rng, size)
     radius = rng.uniform(0.22, 0.4) * size
     margin = radius + 1
@@ -379,7 +378,7 @@ def _task_settings(task, seed, cls_size, scene_size, counts):
                 num_train=c['train'], num_val=c['val'])
 
 
-def _read_meta(root):
+def _read_meta(root, ignore_errors=False):
     path = osp.join(root, META_FILE)
     if not osp.isfile(path):
         return {}
@@ -387,8 +386,10 @@ def _read_meta(root):
         with open(path, encoding='utf-8') as f:
             meta = json.load(f)
     except (OSError, ValueError) as e:
-        raise ValueError(f'cannot read the shapes settings file {path}: '
-                         f'{e}') from e
+        if ignore_errors:
+            return {}
+        raise ValueError(f'cannot read the shapes settings file {path} '
+                         f'({e}); pass overwrite=True to replace it') from e
     return meta.get('tasks', {}) if isinstance(meta, dict) else {}
 
 
@@ -481,7 +482,9 @@ def generate_shapes(root,
 
     Raises:
         ValueError: A size or count is not a positive integer (the message
-            names the argument), the seed is negative or a task is unknown.
+            names the argument; sizes must be at least 16), the seed is
+            negative, a task is unknown, or ``shapes_meta.json`` is
+            unreadable and ``overwrite`` is False.
         FileExistsError: A task folder exists that this generator did not
             write, and ``overwrite`` is False.
     """
@@ -509,7 +512,7 @@ def generate_shapes(root,
     root = osp.abspath(os.fspath(root))
     os.makedirs(root, exist_ok=True)
 
-    recorded = _read_meta(root)
+    recorded = _read_meta(root, ignore_errors=overwrite)
     wanted = {t: _task_settings(t, seed, cls_size, scene_size, counts)
               for t in tasks}
     todo, skipped = [], []

@@ -74,6 +74,16 @@ def register_safe_globals() -> None:
     _REGISTERED = True
 
 
+def _unpickler_reason(err: Exception) -> str:
+    """The specific reason inside torch's long weights-only error message."""
+    text = str(err)
+    marker = 'WeightsUnpickler error:'
+    if marker in text:
+        text = text.split(marker, 1)[1].strip()
+        return text.split('\n\n', 1)[0].strip() or str(err)
+    return text.strip().splitlines()[0] if text.strip() else repr(err)
+
+
 def load_checkpoint_file(path: str, map_location: Optional[str] = 'cpu',
                          trust_pickle: bool = False) -> Any:
     """Load a checkpoint file safely.
@@ -96,7 +106,7 @@ def load_checkpoint_file(path: str, map_location: Optional[str] = 'cpu',
         return torch.load(path, map_location=map_location, weights_only=not trust_pickle)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
-            f'{path}: refused to unpickle ({str(e).splitlines()[-1].strip()}). The file holds '
+            f'{path}: refused to unpickle ({_unpickler_reason(e)}). The file holds '
             'objects other than tensors; if you trust its source, load it with '
             'trust_pickle=True.') from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:

@@ -113,7 +113,8 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         metainfo=metainfo,
-        data_prefix=dict(img_path='images/val', seg_map_path='annotations/val'),
+        data_prefix=dict(
+            img_path='images/val', seg_map_path='annotations/val'),
         img_suffix='.png',
         seg_map_suffix='.png',
         reduce_zero_label=False,

@@ -222,6 +222,14 @@ def test_skip_regenerate_and_overwrite(tmp_path):
     assert osp.isfile(
         osp.join(foreign, 'annotations', 'instances_train.json'))
 
+    # an unreadable settings file is reported, and replaced on overwrite
+    with open(osp.join(root, 'shapes_meta.json'), 'w') as f:
+        f.write('{not json')
+    with pytest.raises(ValueError, match='shapes_meta.json'):
+        generate_shapes(root, tasks='det', **fewer)
+    generate_shapes(root, tasks='det', overwrite=True, **fewer)
+    assert generate_shapes(root, tasks='det', **fewer)['skipped'] == ['det']
+
 
 @pytest.mark.parametrize('name', [
     'cls_size', 'scene_size', 'num_cls_train', 'num_cls_val',

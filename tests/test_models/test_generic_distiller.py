@@ -194,7 +194,7 @@ def test_teacher_autocast_bf16_keeps_fp32_loss():
     dtypes = {}
     for name in ('teacher', 'student'):
         getattr(model, name).blocks[0].attn.qkv.register_forward_hook(
-            lambda m, i, o, name=name: dtypes.setdefault(name, o.dtype))
+            lambda m, i, o, name=name: dtypes.update({name: o.dtype}))
     loss = model.loss(torch.randn(2, 3, 32, 32))['loss_gd']
     assert dtypes == dict(teacher=torch.bfloat16, student=torch.float32)
     assert loss.dtype == torch.float32
