@@ -208,3 +208,11 @@ def test_predict_and_tensor_modes():
         model(x, mode='predict')
     with pytest.raises(RuntimeError, match='Invalid mode'):
         model(x, mode='features')
+
+
+def test_builds_under_another_default_scope():
+    from mmengine.registry import DefaultScope
+    import mmseg.registry  # noqa: F401  (registers the 'mmseg' scope)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = build_distiller()
+    assert type(model.student).__name__ == 'MaskedAutoencoderViT'

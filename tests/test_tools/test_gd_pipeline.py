@@ -112,10 +112,11 @@ def test_student_export_loads_into_mmpretrain_and_timm(gd_run, tmp_path):
     assert not result.missing_keys and not result.unexpected_keys
 
     # all three compute the same features as the distilled student
+    from g2sd_mm.models import MaskedAutoencoderViT
     from g2sd_mm.models.utils.mae_checkpoint import load_mae_checkpoint
-    from mmpretrain.registry import MODELS
     student_cfg = dict(s)
-    student = MODELS.build(student_cfg).eval()
+    student_cfg.pop('type')
+    student = MaskedAutoencoderViT(**student_cfg).eval()
     load_mae_checkpoint(student, osp.join(work, 'epoch_4.pth'), role='student')
     x = torch.randn(2, 3, s.img_size, s.img_size)
     backbone.eval()  # (mmpretrain's train() returns None, so no chaining)

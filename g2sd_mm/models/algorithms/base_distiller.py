@@ -74,10 +74,16 @@ class BaseDistiller(BaseModel):
     # ------------------------------------------------------------ building
     @staticmethod
     def build_component(cfg: Union[dict, nn.Module], registry: Registry, name: str) -> nn.Module:
-        """Build ``cfg`` with ``registry`` unless it is already a module."""
+        """Build ``cfg`` with ``registry`` unless it is already a module.
+
+        The registry's scope is pinned (``_scope_``) unless the config names
+        one, so the build does not depend on the runner's ``default_scope``.
+        """
         if isinstance(cfg, nn.Module):
             return cfg
         if isinstance(cfg, dict):
+            cfg = dict(cfg)
+            cfg.setdefault('_scope_', registry.scope)
             return registry.build(cfg)
         raise TypeError(f'{name} must be a config dict or an nn.Module, got {type(cfg).__name__}')
 

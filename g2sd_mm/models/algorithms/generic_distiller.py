@@ -81,7 +81,8 @@ class GenericDistiller(BaseDistiller):
                              f'size {self.teacher.patch_size}: they cannot share one mask')
         self.projector = build_projector(self.student.decoder_embed_dim, projector_hidden,
                                          self.teacher.decoder_embed_dim)
-        self.loss_module = MODELS.build(loss or dict(type='FeatureDistillLoss'))
+        self.loss_module = self.build_component(loss or dict(type='FeatureDistillLoss'), MODELS,
+                                                'loss')
         self.student_ckpt = student_ckpt
         if student_ckpt:
             load_mae_checkpoint(self.student, student_ckpt, role='student',

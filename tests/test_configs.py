@@ -1,0 +1,72 @@
+"""Every config parses; the stage-1 configs build with the expected sizes and recipe."""
+import glob
+import os.path as osp
+
+import pytest
+import timm
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmpretrain.models import VisionTransformer
+from mmpretrain.registry import MODELS
+
+from g2sd_mm.models.utils.student_export import encoder_to_mmpretrain_backbone
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+                 if '_base_' not in p)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def test_config_parses(path):
+    cfg = Config.fromfile(path)
+    assert cfg.get('default_scope') and 'model' in cfg
+
+
+def _count(module, skip=()):
+    return sum(p.numel() for k, p in module.named_parameters() if not k.startswith(skip))
+
+
+DECODER = ('decoder', 'mask_token')
+
+
+@pytest.mark.parametrize('name,student_enc,timm_name,mm_arch', [
+    ('g2sd_vit-small-p16_gd_8xb512-amp-300e_in1k.py', 21.67e6, 'vit_small_patch16_224',
+     'deit-small'),
+    ('g2sd_vit-tiny-p16_gd_8xb512-amp-300e_in1k.py', 5.52e6, 'vit_tiny_patch16_224',
+     'deit-tiny'),
+])
+def test_full_size_gd_configs(name, student_enc, timm_name, mm_arch):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pretrain', name))
+    assert cfg.model.teacher_ckpt.endswith('mae_visualize_vit_base.pth')
+    assert cfg.model.mask_ratio == 0.75 and cfg.model.target_layer == 4
+    assert cfg.model.loss.beta == 2.0 and cfg.model.supervise == 'all'
+    opt = cfg.optim_wrapper
+    assert opt.type == 'AnyDeviceAmpOptimWrapper'
+    assert opt.optimizer.lr == pytest.approx(1.5e-4 * 4096 / 256)
+    assert opt.optimizer.betas == (0.9, 0.95) and opt.optimizer.weight_decay == 0.05
+    assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 4096
+    assert cfg.train_cfg.max_epochs == 300
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.end == cosine.begin == 10 and cosine.eta_min == 2.5e-6
+    crop = cfg.train_dataloader.dataset.pipeline[1]
+    assert crop.crop_ratio_range == (0.2, 1.0) and crop.interpolation == 'bicubic'
+
+    init_default_scope('mmpretrain')
+    cfg.model.teacher_ckpt = None
+    model = MODELS.build(cfg.model)
+    assert _count(model.teacher, DECODER) == pytest.approx(85.8e6, rel=2e-3)  # ViT-B/16
+    assert _count(model.student, DECODER) == pytest.approx(student_enc, rel=2e-3)
+    assert len(model.teacher.decoder_blocks) == 4  # only blocks 1..k exist
+    assert model.projector.fc2.out_features == 512
+    # the exported encoder fits timm's and mmpretrain's reference ViTs exactly
+    encoder = {k: v for k, v in model.student.state_dict().items() if not k.startswith(DECODER)}
+    res = timm.create_model(timm_name, pretrained=False, num_classes=0).load_state_dict(encoder)
+    assert not res.missing_keys and not res.unexpected_keys
+    mm = VisionTransformer(arch=mm_arch, final_norm=True)
+    backbone = {k[len('backbone.'):]: v
+                for k, v in encoder_to_mmpretrain_backbone(encoder).items()}
+    res = mm.load_state_dict(backbone, strict=True)
+    assert not res.missing_keys and not res.unexpected_keys
+    loss = model.loss(torch.randn(1, 3, 224, 224))['loss_gd']
+    assert loss.isfinite()

@@ -1,0 +1,69 @@
+"""Plot training losses from mmengine work dirs (``vis_data/scalars.json``).
+
+    python tools/analysis/plot_loss.py WORK_DIR [WORK_DIR ...] --out curves.png
+        [--keys loss] [--labels A B]
+
+Each work dir becomes one panel; runs resumed into the same work dir are
+concatenated by iteration. Prints the first and last value of every curve.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_scalars(work_dir: str, key: str):
+    """(iterations, values) of ``key`` over every run logged in ``work_dir``."""
+    if not osp.isdir(work_dir):
+        raise FileNotFoundError(f'work dir not found: {work_dir}')
+    points = {}
+    for run in sorted(os.listdir(work_dir)):
+        path = osp.join(work_dir, run, 'vis_data', 'scalars.json')
+        if not osp.isfile(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)
+                if key in rec and 'iter' in rec and 'lr' in rec:  # training records
+                    points[rec['iter']] = rec[key]
+    if not points:
+        raise ValueError(f'no training records with {key!r} under {work_dir}/*/vis_data/'
+                         'scalars.json')
+    iters = sorted(points)
+    return iters, [points[i] for i in iters]
+
+
+def main():
+    parser = argparse.ArgumentParser(description='plot training losses')
+    parser.add_argument('work_dirs', nargs='+')
+    parser.add_argument('--out', required=True, help='PNG file')
+    parser.add_argument('--keys', nargs='+', default=['loss'])
+    parser.add_argument('--labels', nargs='+')
+    args = parser.parse_args()
+    labels = args.labels or [osp.basename(osp.normpath(d)) for d in args.work_dirs]
+    fig, axes = plt.subplots(1, len(args.work_dirs), figsize=(5 * len(args.work_dirs), 3.6),
+                             squeeze=False)
+    for ax, work_dir, label in zip(axes[0], args.work_dirs, labels):
+        for key in args.keys:
+            iters, values = read_scalars(work_dir, key)
+            ax.plot(iters, values, label=key)
+            print(f'{label}: {key} {values[0]:.4f} (iter {iters[0]}) -> {values[-1]:.4f} '
+                  f'(iter {iters[-1]})')
+        ax.set_title(label)
+        ax.set_xlabel('iteration')
+        ax.set_yscale('log')
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()
