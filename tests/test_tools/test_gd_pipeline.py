@@ -153,3 +153,14 @@ def test_benchmark_prints_json():
     for key in ('img_per_s', 'step_ms', 'teacher_ms', 'peak_mem_mb', 'device', 'dtype'):
         assert key in result
     assert result['img_per_s'] > 0 and 0 < result['teacher_ms'] < result['step_ms'] * 2
+
+
+def test_missing_data_root_names_the_path(tmp_path):
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(osp.join(ROOT, GD_CFG))
+    missing = str(tmp_path / 'no_such_data' / 'cls')
+    cfg.train_dataloader.dataset.data_root = missing
+    init_default_scope('mmpretrain')
+    with pytest.raises(FileNotFoundError, match=f'{missing}/meta/train.txt'):
+        Runner.build_dataloader(cfg.train_dataloader)
