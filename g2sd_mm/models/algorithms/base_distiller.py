@@ -5,6 +5,7 @@ from typing import Callable, Dict, List, Optional, Union
 import torch
 import torch.nn as nn
 from mmengine import dist
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.registry import Registry
 
@@ -114,6 +115,18 @@ class BaseDistiller(BaseModel):
             ctx = torch.autocast(device_type=device, dtype=self.teacher_autocast)
         with torch.no_grad(), ctx:
             return fn(*args, **kwargs)
+
+    @staticmethod
+    def warmup_factor(warmup_iters: int) -> float:
+        """Linear distillation-loss warm-up: ``min(1, (iter + 1) / warmup_iters)``.
+
+        The iteration is read from mmengine's message hub (the runner updates it
+        every iteration); outside a runner it counts as iteration 0.
+        """
+        if warmup_iters <= 0:
+            return 1.0
+        it = MessageHub.get_current_instance().get_info('iter', 0)
+        return min(1.0, (it + 1) / warmup_iters)
 
     # ------------------------------------------------------------- forward
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,

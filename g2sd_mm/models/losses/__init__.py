@@ -1,3 +1,4 @@
 from .feature_distill_loss import FeatureDistillLoss
+from .frs_loss import FRSLoss
 
-__all__ = ['FeatureDistillLoss']
+__all__ = ['FeatureDistillLoss', 'FRSLoss']

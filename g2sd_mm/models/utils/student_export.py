@@ -29,3 +29,18 @@ def encoder_to_mmpretrain_backbone(encoder: Dict[str, torch.Tensor],
     """
     mm = official_to_mmpretrain(encoder)
     return {prefix + k[len('backbone.'):]: v for k, v in mm.items()}
+
+
+def extract_student_state(path: str, prefix: str = 'student.') -> Dict[str, torch.Tensor]:
+    """The student of a distiller checkpoint as a plain model state dict.
+
+    Keeps exactly the ``student.*`` tensors (prefix stripped); adapters,
+    projectors and (if present) teacher tensors are dropped. The result loads
+    strictly into the student-only config's model.
+    """
+    from .state_dict_loading import state_dict_from_file
+    state = state_dict_from_file(path)
+    student = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not student:
+        raise KeyError(f'{path}: no {prefix}* tensors (is it a distillation checkpoint?)')
+    return student

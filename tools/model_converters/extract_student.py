@@ -1,0 +1,31 @@
+"""Write the student of a G2SD stage-2 distillation checkpoint as a plain
+mmdet / mmseg / mmpretrain checkpoint.
+
+    python tools/model_converters/extract_student.py DISTILL.pth OUT.pth
+
+The output (``{'state_dict': ..., 'meta': ...}``) loads with zero missing keys
+into the student-only config of the same stage (e.g. ``tools/test.py
+STUDENT_CONFIG OUT.pth``).
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+
+from g2sd_mm.models.utils.student_export import extract_student_state
+
+
+def main():
+    parser = argparse.ArgumentParser(description='extract the student of a distiller checkpoint')
+    parser.add_argument('checkpoint')
+    parser.add_argument('out')
+    args = parser.parse_args()
+    state = extract_student_state(args.checkpoint)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    torch.save(dict(state_dict=state, meta=dict(source=osp.abspath(args.checkpoint))), args.out)
+    print(f'wrote {len(state)} student tensors to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
