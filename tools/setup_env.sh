@@ -37,10 +37,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
+# pip, with the "Location ... is ignored" notes of some machine-wide index
+# settings filtered out (everything else, errors included, is shown).
+pipq() {
+  "${PIP[@]}" "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+  return "${PIPESTATUS[0]}"
+}
 PYTAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 
 log "installing torch/torchvision (local wheels when present)"
-"${PIP[@]}" install -q wheel \
+pipq install -q wheel \
   $(grep -E '^(torch|torchvision)==' "$ROOT/requirements/runtime.txt") \
   || die "torch install failed"
 
@@ -61,9 +67,9 @@ build_mmcv_wheel() {
   mkdir -p "$CACHE/wheels"
   log "no prebuilt mmcv ${MMCV_VERSION} wheel found; building from source (10-20 min on 2 cores)"
   log "build log: $logf"
-  "${PIP[@]}" install -q -r "$ROOT/requirements/build.txt" "numpy<2" \
+  pipq install -q -r "$ROOT/requirements/build.txt" "numpy<2" \
     "$(grep -E '^mmengine==' "$ROOT/requirements/runtime.txt")" || die "build requirements failed"
-  "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation \
+  pipq download -q --no-deps --no-binary :all: --no-build-isolation \
     -d "$work" "mmcv==${MMCV_VERSION}" || die "could not download the mmcv ${MMCV_VERSION} sdist"
   tar -xzf "$work"/mmcv-${MMCV_VERSION}.tar.gz -C "$work" || die "could not unpack the mmcv sdist"
   local src="$work/mmcv-${MMCV_VERSION}"
@@ -99,12 +105,12 @@ if [ -z "$WHEEL" ]; then
   WHEEL=$(find_mmcv_wheel) || die "mmcv build produced no wheel in $CACHE/wheels"
 fi
 log "installing $(basename "$WHEEL") from $(dirname "$WHEEL")"
-"${PIP[@]}" install -q --no-deps "$WHEEL" || die "could not install $WHEEL"
+pipq install -q --no-deps "$WHEEL" || die "could not install $WHEEL"
 
 log "installing the OpenMMLab stack and test tools"
-"${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
+pipq install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
   || die "pip install of requirements failed"
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" || die "editable install of g2sd_mm failed"
+pipq install -q --no-deps --no-build-isolation -e "$ROOT" || die "editable install of g2sd_mm failed"
 
 log "checking the installation"
 "$PY" - <<'EOF' || die "import check failed"
