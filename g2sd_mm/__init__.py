@@ -10,5 +10,6 @@ from .version import __version__
 register_safe_globals()
 
 from . import models  # noqa: E402,F401  (registers the components)
+from . import datasets  # noqa: E402,F401
 
 __all__ = ['__version__']

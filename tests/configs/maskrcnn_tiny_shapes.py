@@ -11,6 +11,8 @@
 data_root = 'data/shapes/coco/'
 
 default_scope = 'mmdet'
+# registers CheckedCocoDataset (annotation-file errors name the file)
+custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
 classes = ('circle', 'square', 'triangle', 'star')
 metainfo = dict(
@@ -171,7 +173,7 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(
-        type='CocoDataset',
+        type='CheckedCocoDataset',
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_train.json',
@@ -186,7 +188,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='CocoDataset',
+        type='CheckedCocoDataset',
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',

@@ -10,6 +10,9 @@
 data_root = 'data/shapes/seg/'
 
 default_scope = 'mmseg'
+# registers CheckedLoadSegAnnotations (label-map errors name the file, and
+# values outside the classes are refused)
+custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
 # Label 0 is a real class (background), so no reduce_zero_label.
 classes = ('background', 'circle', 'square', 'triangle', 'star')
@@ -77,14 +80,14 @@ model = dict(
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='CheckedLoadSegAnnotations', num_classes=num_classes),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=crop_size, keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='CheckedLoadSegAnnotations', num_classes=num_classes),
     dict(type='PackSegInputs'),
 ]
 

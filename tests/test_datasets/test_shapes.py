@@ -1,5 +1,6 @@
 """The procedural shapes data: determinism, and that the stock OpenMMLab
-dataset classes and pipelines read every part of it."""
+dataset classes and pipelines read every part of it (and where their errors
+on bad input fall short)."""
 import hashlib
 import json
 import os
@@ -514,13 +515,16 @@ def test_corrupted_image_names_the_file(tiny_copy, how):
 
 # mmseg 1.2.2 ``LoadAnnotations`` decodes label maps with Pillow and lets
 # Pillow's error through unchanged, so the message does not say which file.
+# The configs use ``g2sd_mm.datasets.CheckedLoadSegAnnotations`` instead
+# (tested in test_checked_datasets.py); this test notices a stock fix.
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
     reason='mmseg LoadAnnotations: a corrupted label map raises Pillow\'s '
     'UnidentifiedImageError / OSError without the file path')
 @pytest.mark.parametrize('how', ['garbage', 'truncated'])
-def test_corrupted_label_map_names_the_file(tiny_copy, how):
+def test_stock_load_annotations_corrupted_label_map_names_the_file(
+        tiny_copy, how):
     path = osp.join(tiny_copy, 'seg', 'annotations', 'train', '00000.png')
     corrupt(path, how)
     ds = seg_dataset(
@@ -532,14 +536,16 @@ def test_corrupted_label_map_names_the_file(tiny_copy, how):
 
 
 # mmdet 3.3.0 ``CocoDataset`` hands the file to pycocotools, whose errors do
-# not say which file was being parsed.
+# not say which file was being parsed.  The configs use
+# ``g2sd_mm.datasets.CheckedCocoDataset`` instead (tested in
+# test_checked_datasets.py); this test notices a stock fix.
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
     reason='mmdet CocoDataset: a malformed annotation json raises '
     'JSONDecodeError / AssertionError without the file path')
 @pytest.mark.parametrize('how', ['truncated', 'not_a_dict'])
-def test_malformed_coco_json_names_the_file(tiny_copy, how):
+def test_stock_coco_dataset_malformed_json_names_the_file(tiny_copy, how):
     path = osp.join(tiny_copy, 'coco', 'annotations', 'instances_train.json')
     with open(path, encoding='utf-8') as f:
         text = f.read()
