@@ -1,10 +1,13 @@
 """The shared distillation core: a trainable student and a frozen teacher."""
+import copy
+import os.path as osp
 from contextlib import nullcontext
 from typing import Callable, Dict, List, Optional, Union
 
 import torch
 import torch.nn as nn
 from mmengine import dist
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.registry import Registry
@@ -43,7 +46,8 @@ class BaseDistiller(BaseModel):
         teacher_autocast (str, optional): ``'bfloat16'``/``'float16'`` to run
             the teacher under autocast even when the student is fp32.
         check_finite (bool): stop on a non-finite loss.
-        data_preprocessor (dict, optional): mmengine data preprocessor.
+        data_preprocessor (dict, optional): mmengine data preprocessor; by
+            default the student's own (e.g. ``DetDataPreprocessor``) is used.
         init_cfg (dict, optional): mmengine init config.
     """
 
@@ -63,6 +67,10 @@ class BaseDistiller(BaseModel):
         self.teacher_autocast = _AUTOCAST_DTYPES[teacher_autocast]
         self.check_finite = check_finite
         self.student = self.build_component(student, registry, 'student')
+        if data_preprocessor is None and isinstance(
+                getattr(self.student, 'data_preprocessor', None), nn.Module):
+            # teacher and student see the batch the student's own preprocessor makes
+            self.data_preprocessor = self.student.data_preprocessor
         teacher = self.build_component(teacher, registry, 'teacher')
         self.teacher_ckpt = teacher_ckpt
         if teacher_ckpt:
@@ -77,13 +85,17 @@ class BaseDistiller(BaseModel):
     def build_component(cfg: Union[dict, nn.Module], registry: Registry, name: str) -> nn.Module:
         """Build ``cfg`` with ``registry`` unless it is already a module.
 
-        The registry's scope is pinned (``_scope_``) unless the config names
-        one, so the build does not depend on the runner's ``default_scope``.
+        ``cfg`` may be ``dict(cfg_path=CONFIG, **overrides)``: the ``model`` of
+        that config file (a path relative to the working directory or to the
+        g2sd_mm checkout, or ``package::path``) merged with the overrides. The
+        registry's scope is pinned (``_scope_``) unless the config names one,
+        so the build does not depend on the runner's ``default_scope``.
         """
         if isinstance(cfg, nn.Module):
             return cfg
         if isinstance(cfg, dict):
-            cfg = dict(cfg)
+            # ConfigDict all the way down: mm models read nested cfgs by attribute
+            cfg = model_cfg_from_path(cfg) if 'cfg_path' in cfg else ConfigDict(copy.deepcopy(cfg))
             cfg.setdefault('_scope_', registry.scope)
             return registry.build(cfg)
         raise TypeError(f'{name} must be a config dict or an nn.Module, got {type(cfg).__name__}')
@@ -163,6 +175,24 @@ class BaseDistiller(BaseModel):
                     f'checkpoint is written from this state): {values}. Lower the learning '
                     'rate, check the input data, or use bf16 instead of fp16.')
         return loss, log_vars
+
+
+def model_cfg_from_path(cfg: dict) -> ConfigDict:
+    """``dict(cfg_path=..., **overrides)`` -> the model config of that file, overridden."""
+    overrides = dict(cfg)
+    path = overrides.pop('cfg_path')
+    candidates = [path, osp.join(_REPO_ROOT, path)]
+    found = next((p for p in candidates if '::' in p or osp.isfile(p)), None)
+    if found is None:
+        raise FileNotFoundError(f'model config not found: {path} (looked in the working '
+                                f'directory and in {_REPO_ROOT})')
+    merged = Config(dict(model=Config.fromfile(found).model.to_dict()))
+    if overrides:  # nested keys merge (``_delete_`` too), as in config inheritance
+        merged.merge_from_dict(dict(model=overrides))
+    return merged.model
+
+
+_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def _drop_teacher_keys(module, state_dict, prefix, local_metadata):

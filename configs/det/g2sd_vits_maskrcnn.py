@@ -1,0 +1,27 @@
+"""G2SD specific distillation for detection: ViT-B Mask R-CNN teacher -> ViT-S.
+
+    tools/dist_train.sh configs/det/g2sd_vits_maskrcnn.py 8
+
+Student: the ViT-S baseline model (backbone from the stage-1 export); teacher:
+the fine-tuned ViT-B ViTDet Mask R-CNN (``teacher_ckpt``, loaded strictly; it
+runs backbone + neck + RPN head only, frozen, in eval mode, without autograd).
+FRS losses on the 5 FPN levels: feature 0.001, objectness 0.1, linear warm-up
+over 500 iterations. Recipe as the baselines (LSJ 1024, total batch 64 = 8 GPUs
+x 8, 184,375 iterations, AdamW 1e-4, wd 0.1, layer decay 0.7, drop path 0.1,
+AMP). Validation/test run the student only; extract it with
+``tools/model_converters/extract_student.py`` and test it with the baseline
+config. Name in the OpenMMLab scheme:
+g2sd-sd_vit-b-mae_vit-s_simple-fpn_8xb8-lsj-100e_coco.
+"""
+_base_ = ['./vitdet_mask-rcnn_vit-s-g2sd_simple-fpn_8xb8-lsj-100e_coco.py']
+
+teacher_ckpt = 'checkpoints/vitdet_mask-rcnn_vit-b-mae_lsj-100e_coco.pth'
+model = dict(
+    _delete_=True,
+    type='DetectionDistiller',
+    student=dict(cfg_path='configs/det/vitdet_mask-rcnn_vit-s-g2sd_simple-fpn_8xb8-lsj-100e_coco.py'),
+    teacher=dict(cfg_path='configs/det/vitdet_mask-rcnn_vit-b-mae_simple-fpn_8xb8-lsj-100e_coco.py',
+                 backbone=dict(init_cfg=None)),
+    teacher_ckpt=teacher_ckpt,
+    distill_loss=dict(type='FRSLoss', feat_weight=0.001, obj_weight=0.1),
+    warmup_iters=500)

@@ -1,0 +1,21 @@
+"""Teacher: ViTDet-style Mask R-CNN, ViT-B/16 from MAE, LSJ 1024, 100 epochs.
+
+Backbone initialised from the official encoder-only MAE checkpoint
+(``mae_pretrain_vit_base.pth``; relative-position tables start at zero).
+Reference: ViTDet ViT-B Mask R-CNN, 51.6 box AP / 45.9 mask AP. Its final
+checkpoint is the ``teacher_ckpt`` of ``g2sd_vits_maskrcnn.py``.
+"""
+_base_ = [
+    '../_base_/models/mask-rcnn_vitdet-b_simple-fpn.py',
+    '../_base_/datasets/coco-instance_lsj-1024.py',
+    '../_base_/schedules/vitdet_adamw-ld_lsj-100e.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
+
+pretrained = 'checkpoints/mae_pretrain_vit_base.pth'
+model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=2))
+log_processor = dict(by_epoch=False)
