@@ -27,3 +27,16 @@ def shapes_root(tmp_path_factory, shapes_settings):
     root = tmp_path_factory.mktemp('shapes')
     generate_shapes(str(root), **shapes_settings)
     return str(root)
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Each test starts and ends with the same mmengine default scope, so a
+    test that sets one (``init_default_scope``, a Runner) cannot change which
+    registry a later test builds from."""
+    import copy
+
+    from mmengine.registry import DefaultScope
+    saved = copy.deepcopy(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved

@@ -5,7 +5,7 @@ RPN with 2 convs, 4conv1fc box head and mask head with LayerNorm."""
 _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
 custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
-norm_cfg = dict(type='LN2d', requires_grad=True)
+norm_cfg = dict(type='LN2d', eps=1e-6, requires_grad=True)
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32),
     backbone=dict(

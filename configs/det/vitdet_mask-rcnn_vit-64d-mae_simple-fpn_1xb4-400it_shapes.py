@@ -1,0 +1,58 @@
+"""Demo teacher detector: ViTDet-style Mask R-CNN with the tiny MAE teacher of
+the stage-1 demo (64 d, 4 blocks, patch 8) on the shapes data, CPU-sized.
+
+Patch 8 makes the SimpleFPN strides 2/4/8/16/32. The backbone starts from the
+MAE checkpoint (``pretrained``; ``make demo`` passes the real path).
+"""
+_base_ = [
+    '../_base_/models/mask-rcnn_vitdet-b_simple-fpn.py',
+    '../_base_/datasets/shapes-coco-instance.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
+
+pretrained = 'work_dirs/demo/mae_teacher/epoch_60.pth'
+strides = [2, 4, 8, 16, 32]
+ch = 32
+model = dict(
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dim=64, depth=4, num_heads=4), img_size=128,
+        pretrain_img_size=64, patch_size=8, window_size=8, global_attn_indexes=(1, 3),
+        drop_path_rate=0.0, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    neck=dict(backbone_channel=64, in_channels=[16, 32, 64, 64], out_channels=ch),
+    rpn_head=dict(
+        in_channels=ch, feat_channels=ch,
+        anchor_generator=dict(scales=[4], strides=strides)),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=ch, featmap_strides=strides[:4]),
+        bbox_head=dict(in_channels=ch, conv_out_channels=ch, fc_out_channels=128,
+                       num_classes=4),
+        mask_roi_extractor=dict(out_channels=ch, featmap_strides=strides[:4]),
+        mask_head=dict(in_channels=ch, conv_out_channels=ch, num_classes=4)),
+    train_cfg=dict(
+        rpn=dict(sampler=dict(num=128)),
+        rpn_proposal=dict(nms_pre=500, max_per_img=200),
+        rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=200), rcnn=dict(max_per_img=20)))
+
+max_iters = 400
+optim_wrapper = dict(
+    type='OptimWrapper',
+    constructor='LayerDecayOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=4e-4, betas=(0.9, 0.999), weight_decay=0.1),
+    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.7),
+    clip_grad=dict(max_norm=10.0))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
+    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
+         milestones=[300, 370], gamma=0.1),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
+                    max_keep_ckpts=1))
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)
