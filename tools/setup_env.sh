@@ -83,7 +83,7 @@ build_mmcv_wheel() {
   local pid=$! last=""
   while kill -0 "$pid" 2>/dev/null; do
     sleep 30
-    local cur; cur=$(grep -oE '^\[[0-9]+/[0-9]+\]' "$logf" | tail -n 1 || true)
+    local cur; cur=$(grep -oE '\[[0-9]+/[0-9]+\]' "$logf" | tail -n 1 || true)
     if [ -n "$cur" ] && [ "$cur" != "$last" ]; then log "compiling mmcv ops $cur"; last=$cur;
     else log "still building mmcv ($(( $(date +%s) - start ))s)"; fi
   done
