@@ -70,3 +70,61 @@ def test_full_size_gd_configs(name, student_enc, timm_name, mm_arch):
     assert not res.missing_keys and not res.unexpected_keys
     loss = model.loss(torch.randn(1, 3, 224, 224))['loss_gd']
     assert loss.isfinite()
+
+
+def _det_sample(size):
+    import numpy as np
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                         pad_shape=(size, size),
+                                         batch_input_shape=(size, size),
+                                         scale_factor=(1.0, 1.0)))
+    inst = InstanceData()
+    inst.bboxes = torch.tensor([[100.0, 120.0, 400.0, 380.0]])
+    inst.labels = torch.tensor([3])
+    mask = np.zeros((1, size, size), dtype=np.uint8)
+    mask[0, 120:380, 100:400] = 1
+    inst.masks = BitmapMasks(mask, size, size)
+    sample.gt_instances = inst
+    return sample
+
+
+@pytest.mark.slow
+def test_full_size_detection_distiller_builds_decays_and_runs_1024px():
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'det', 'g2sd_vits_maskrcnn.py'))
+    assert cfg.train_dataloader.batch_size * 8 == 64 and cfg.train_cfg.max_iters == 184375
+    assert cfg.param_scheduler[1].milestones == [163889, 177546]
+    assert cfg.model.distill_loss.feat_weight == 0.001 and cfg.model.warmup_iters == 500
+    cfg.model.teacher_ckpt = None
+    cfg.model.student.backbone = dict(init_cfg=None)
+    model = DET_MODELS.build(cfg.model)
+    count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6  # noqa: E731
+    assert count(model.student) == pytest.approx(44.5, abs=0.5)   # ViT-S Mask R-CNN
+    assert count(model.teacher) == pytest.approx(110.9, abs=0.5)  # ViT-B Mask R-CNN
+    assert not hasattr(model.student.backbone.blocks[0].drop_path1, 'drop_prob')  # Identity
+    assert model.student.backbone.blocks[11].drop_path1.drop_prob == pytest.approx(0.1)
+
+    # layer-wise lr decay 0.7 reaches the student's backbone inside the distiller
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    lr_of = {}
+    for group in wrapper.optimizer.param_groups:
+        for p in group['params']:
+            lr_of[id(p)] = group['lr']
+    named = dict(model.named_parameters())
+    lr = lambda name: lr_of[id(named[name])]  # noqa: E731
+    first = lr('student.backbone.blocks.0.attn.qkv.weight')
+    last = lr('student.backbone.blocks.11.attn.qkv.weight')
+    head = lr('student.rpn_head.rpn_cls.weight')
+    assert last / first == pytest.approx(0.7 ** -11)
+    assert head / first == pytest.approx(0.7 ** -12) and head == pytest.approx(1e-4)
+    assert all(id(p) not in lr_of for p in model.teacher.parameters())
+
+    model.train()
+    size = 1024
+    x = torch.randn(1, 3, size, size)
+    losses = model.loss(x, [_det_sample(size)])
+    assert losses['distill.loss_frs_feat'].isfinite() and losses['loss_mask'].isfinite()

@@ -5,7 +5,10 @@ Steps (each is a standard tool call, printed before it runs):
   2. stage 0: pretrain a tiny MAE teacher with mmpretrain's own MAE;
   3. stage 1: generic distillation of a tiny ViT student from that teacher;
   4. export the student for downstream training (mmpretrain and timm layouts);
-  5. plot the loss curves to work_dirs/demo/loss_curves.png.
+  5. detection: fine-tune the teacher as a ViTDet Mask R-CNN, train the student
+     detector without and with G2SD (FRS) distillation, test all three;
+  6. the retention table (work_dirs/demo/retention.md) and the loss curves
+     (work_dirs/demo/loss_curves.png).
 
 A step whose final checkpoint already exists is skipped (``--force`` reruns all).
 """
@@ -20,6 +23,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 MAE_CFG = 'configs/pretrain/mae_vit-tiny-p8_1xb32-60e_shapes.py'
 GD_CFG = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py'
+DET_TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb4-400it_shapes.py'
+DET_STUDENT_CFG = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb4-400it_shapes.py'
+DET_G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb4-400it_shapes.py'
 
 
 def sh(args, skip_if=None, force=False):
@@ -50,12 +56,44 @@ def main():
        skip_if=f'{w}/gd/epoch_30.pth', force=args.force)
     sh(['tools/model_converters/g2sd_gd_export.py', f'{w}/gd/epoch_30.pth',
         f'{w}/gd/export/vit-tiny-p8_shapes'])
-    sh(['tools/analysis/plot_loss.py', f'{w}/mae_teacher', f'{w}/gd', '--labels',
-        'stage 0: MAE teacher (pixel loss)', 'stage 1: G2SD generic distillation',
-        '--out', f'{w}/loss_curves.png'])
+
+    # detection: teacher, student-only baseline, G2SD student
+    coco = f'{args.data}/coco/'
+    det_data = [f'{k}.dataset.data_root={coco}' for k in
+                ('train_dataloader', 'val_dataloader', 'test_dataloader')] + [
+        f'{k}.ann_file={coco}annotations/instances_val.json'
+        for k in ('val_evaluator', 'test_evaluator')]
+    student_init = f'{w}/gd/export/vit-tiny-p8_shapes_backbone.pth'
+    sh(['tools/train.py', DET_TEACHER_CFG, '--work-dir', f'{w}/det_teacher', '--cfg-options',
+        *det_data, f'model.backbone.init_cfg.checkpoint={w}/mae_teacher/epoch_60.pth'],
+       skip_if=f'{w}/det_teacher/iter_400.pth', force=args.force)
+    sh(['tools/train.py', DET_STUDENT_CFG, '--work-dir', f'{w}/det_student', '--cfg-options',
+        *det_data, f'model.backbone.init_cfg.checkpoint={student_init}'],
+       skip_if=f'{w}/det_student/iter_400.pth', force=args.force)
+    sh(['tools/train.py', DET_G2SD_CFG, '--work-dir', f'{w}/det_g2sd', '--cfg-options',
+        *det_data, f'model.teacher_ckpt={w}/det_teacher/iter_400.pth',
+        f'model.student.backbone.init_cfg.checkpoint={student_init}'],
+       skip_if=f'{w}/det_g2sd/iter_400.pth', force=args.force)
+    sh(['tools/model_converters/extract_student.py', f'{w}/det_g2sd/iter_400.pth',
+        f'{w}/det_g2sd/student_only.pth'])
+    for name, cfg, ckpt in [('det_teacher', DET_TEACHER_CFG, 'iter_400.pth'),
+                            ('det_student', DET_STUDENT_CFG, 'iter_400.pth'),
+                            ('det_g2sd', DET_STUDENT_CFG, 'student_only.pth')]:
+        sh(['tools/test.py', cfg, f'{w}/{name}/{ckpt}', '--work-dir', f'{w}/{name}/test',
+            '--out-metrics', f'{w}/{name}/metrics.json', '--cfg-options', *det_data,
+            'model.backbone.init_cfg=None'])
+    sh(['tools/analysis/g2sd_table.py', '--det', f'{w}/det_teacher/metrics.json',
+        f'{w}/det_student/metrics.json', f'{w}/det_g2sd/metrics.json',
+        '--out', f'{w}/retention.md'])
+
+    sh(['tools/analysis/plot_loss.py', f'{w}/mae_teacher', f'{w}/gd', f'{w}/det_teacher',
+        f'{w}/det_student', f'{w}/det_g2sd', '--labels', 'stage 0: MAE teacher (pixels)',
+        'stage 1: generic distillation', 'det teacher', 'det student only',
+        'det G2SD student', '--out', f'{w}/loss_curves.png'])
     print(f'[demo] finished in {time.time() - t0:.0f}s. Outputs under {w}/: '
-          'mae_teacher/ (teacher), gd/ (distilled student, logs), gd/export/ '
-          '(backbone initialisations), loss_curves.png', flush=True)
+          'mae_teacher/, gd/ (stage 1; gd/export/ = backbone initialisations), '
+          'det_teacher/, det_student/, det_g2sd/ (checkpoints, logs, metrics.json), '
+          'retention.md, loss_curves.png', flush=True)
 
 
 if __name__ == '__main__':

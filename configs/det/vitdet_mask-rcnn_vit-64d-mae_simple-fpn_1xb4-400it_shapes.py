@@ -25,10 +25,18 @@ model = dict(
         anchor_generator=dict(scales=[4], strides=strides)),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=ch, featmap_strides=strides[:4]),
-        bbox_head=dict(in_channels=ch, conv_out_channels=ch, fc_out_channels=128,
-                       num_classes=4),
+        # lighter heads than the ImageNet/COCO recipe (2 fc box head, 2-conv mask
+        # head): they converge within the few hundred CPU iterations of the demo
+        bbox_head=dict(type='Shared2FCBBoxHead', _delete_=True, in_channels=ch,
+                       fc_out_channels=128, roi_feat_size=7, num_classes=4,
+                       bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
+                                       target_stds=[0.1, 0.1, 0.2, 0.2]),
+                       reg_class_agnostic=False,
+                       loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False,
+                                     loss_weight=1.0),
+                       loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
         mask_roi_extractor=dict(out_channels=ch, featmap_strides=strides[:4]),
-        mask_head=dict(in_channels=ch, conv_out_channels=ch, num_classes=4)),
+        mask_head=dict(num_convs=2, in_channels=ch, conv_out_channels=ch, num_classes=4)),
     train_cfg=dict(
         rpn=dict(sampler=dict(num=128)),
         rpn_proposal=dict(nms_pre=500, max_per_img=200),
@@ -39,8 +47,8 @@ max_iters = 400
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=4e-4, betas=(0.9, 0.999), weight_decay=0.1),
-    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.7),
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.8),
     clip_grad=dict(max_norm=10.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
