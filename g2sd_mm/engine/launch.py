@@ -1,7 +1,10 @@
-"""Launcher settings shared by tools/train.py and tools/test.py."""
+"""Config and launcher handling shared by tools/train.py and tools/test.py."""
+import os
+import os.path as osp
+
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def prepare_launch_cfg(cfg: Config, launcher: str) -> Config:
@@ -35,4 +38,33 @@ def prepare_launch_cfg(cfg: Config, launcher: str) -> Config:
         wrapper['device_ids'] = None
     if launcher == 'pytorch' and not torch_dist.is_initialized():
         torch_dist.init_process_group(backend='gloo')
+    return cfg
+
+
+def add_common_args(parser) -> None:
+    """Arguments shared by tools/train.py and tools/test.py."""
+    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local_rank, newer launchers --local-rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_tool_config(args) -> Config:
+    """Read ``args.config``, apply ``--cfg-options`` and choose the work dir.
+
+    Without ``--work-dir`` (and none in the config) it is
+    ``./work_dirs/<config name>``.
+    """
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg

@@ -19,6 +19,19 @@ ENCODER_ARCHS: Dict[str, Dict[str, int]] = {
 }
 
 
+def resolve_arch(arch: Union[str, dict]) -> Tuple[int, int, int]:
+    """``'small'`` or ``dict(embed_dim=, depth=, num_heads=)`` -> (embed_dim, depth, heads)."""
+    if isinstance(arch, str):
+        if arch not in ENCODER_ARCHS:
+            raise ValueError(f'unknown arch {arch!r}; choose from {sorted(ENCODER_ARCHS)} '
+                             'or pass a dict(embed_dim=, depth=, num_heads=)')
+        arch = ENCODER_ARCHS[arch]
+    missing = {'embed_dim', 'depth', 'num_heads'} - set(arch)
+    if missing:
+        raise ValueError(f'arch dict lacks {sorted(missing)}')
+    return int(arch['embed_dim']), int(arch['depth']), int(arch['num_heads'])
+
+
 @MODELS.register_module()
 class MaskedAutoencoderViT(BaseModule):
     """ViT encoder on the visible patches followed by an MAE decoder.
@@ -71,17 +84,7 @@ class MaskedAutoencoderViT(BaseModule):
                  fused_attn: Optional[bool] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in ENCODER_ARCHS:
-                raise ValueError(f'unknown arch {arch!r}; choose from {sorted(ENCODER_ARCHS)} '
-                                 'or pass a dict(embed_dim=, depth=, num_heads=)')
-            arch = ENCODER_ARCHS[arch]
-        missing = {'embed_dim', 'depth', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'arch dict lacks {sorted(missing)}')
-        self.embed_dim = int(arch['embed_dim'])
-        self.depth = int(arch['depth'])
-        self.num_heads = int(arch['num_heads'])
+        self.embed_dim, self.depth, self.num_heads = resolve_arch(arch)
         if self.embed_dim % self.num_heads or decoder_embed_dim % decoder_num_heads:
             raise ValueError('embed dims must be divisible by their head counts: '
                              f'{self.embed_dim}/{self.num_heads}, '

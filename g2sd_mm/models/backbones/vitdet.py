@@ -27,7 +27,7 @@ from timm.models.vision_transformer_sam import Block
 from ...engine.safe_checkpoint import CheckpointError, load_checkpoint_file
 from ..utils.key_mapping import mmpretrain_to_official
 from ..utils.pos_embed import resize_pos_embed
-from .masked_autoencoder_vit import ENCODER_ARCHS
+from .masked_autoencoder_vit import resolve_arch
 
 __all__ = ['ViTDet', 'load_vit_pretrained']
 
@@ -102,17 +102,7 @@ class ViTDet(BaseModule):
                  fused_attn: Optional[bool] = None,
                  init_cfg: Optional[Union[dict, list]] = None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch not in ENCODER_ARCHS:
-                raise ValueError(f'unknown arch {arch!r}; choose from {sorted(ENCODER_ARCHS)} '
-                                 'or pass a dict(embed_dim=, depth=, num_heads=)')
-            arch = ENCODER_ARCHS[arch]
-        missing = {'embed_dim', 'depth', 'num_heads'} - set(arch)
-        if missing:
-            raise ValueError(f'arch dict lacks {sorted(missing)}')
-        self.embed_dim = int(arch['embed_dim'])
-        self.depth = int(arch['depth'])
-        self.num_heads = int(arch['num_heads'])
+        self.embed_dim, self.depth, self.num_heads = resolve_arch(arch)
         if self.embed_dim % self.num_heads:
             raise ValueError(f'embed_dim {self.embed_dim} is not divisible by num_heads '
                              f'{self.num_heads}')
