@@ -23,9 +23,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 MAE_CFG = 'configs/pretrain/mae_vit-tiny-p8_1xb32-60e_shapes.py'
 GD_CFG = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py'
-DET_TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb4-400it_shapes.py'
-DET_STUDENT_CFG = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb4-400it_shapes.py'
-DET_G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb4-400it_shapes.py'
+DET_TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py'
+DET_STUDENT_CFG = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-800it_shapes.py'
+DET_G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb2-800it_shapes.py'
 
 
 def sh(args, skip_if=None, force=False):
@@ -66,18 +66,18 @@ def main():
     student_init = f'{w}/gd/export/vit-tiny-p8_shapes_backbone.pth'
     sh(['tools/train.py', DET_TEACHER_CFG, '--work-dir', f'{w}/det_teacher', '--cfg-options',
         *det_data, f'model.backbone.init_cfg.checkpoint={w}/mae_teacher/epoch_60.pth'],
-       skip_if=f'{w}/det_teacher/iter_400.pth', force=args.force)
+       skip_if=f'{w}/det_teacher/iter_800.pth', force=args.force)
     sh(['tools/train.py', DET_STUDENT_CFG, '--work-dir', f'{w}/det_student', '--cfg-options',
         *det_data, f'model.backbone.init_cfg.checkpoint={student_init}'],
-       skip_if=f'{w}/det_student/iter_400.pth', force=args.force)
+       skip_if=f'{w}/det_student/iter_800.pth', force=args.force)
     sh(['tools/train.py', DET_G2SD_CFG, '--work-dir', f'{w}/det_g2sd', '--cfg-options',
-        *det_data, f'model.teacher_ckpt={w}/det_teacher/iter_400.pth',
+        *det_data, f'model.teacher_ckpt={w}/det_teacher/iter_800.pth',
         f'model.student.backbone.init_cfg.checkpoint={student_init}'],
-       skip_if=f'{w}/det_g2sd/iter_400.pth', force=args.force)
-    sh(['tools/model_converters/extract_student.py', f'{w}/det_g2sd/iter_400.pth',
+       skip_if=f'{w}/det_g2sd/iter_800.pth', force=args.force)
+    sh(['tools/model_converters/extract_student.py', f'{w}/det_g2sd/iter_800.pth',
         f'{w}/det_g2sd/student_only.pth'])
-    for name, cfg, ckpt in [('det_teacher', DET_TEACHER_CFG, 'iter_400.pth'),
-                            ('det_student', DET_STUDENT_CFG, 'iter_400.pth'),
+    for name, cfg, ckpt in [('det_teacher', DET_TEACHER_CFG, 'iter_800.pth'),
+                            ('det_student', DET_STUDENT_CFG, 'iter_800.pth'),
                             ('det_g2sd', DET_STUDENT_CFG, 'student_only.pth')]:
         sh(['tools/test.py', cfg, f'{w}/{name}/{ckpt}', '--work-dir', f'{w}/{name}/test',
             '--out-metrics', f'{w}/{name}/metrics.json', '--cfg-options', *det_data,

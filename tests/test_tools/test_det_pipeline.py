@@ -14,9 +14,9 @@ import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb4-400it_shapes.py'
-STUDENT_CFG = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb4-400it_shapes.py'
-G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb4-400it_shapes.py'
+TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py'
+STUDENT_CFG = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-800it_shapes.py'
+G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb2-800it_shapes.py'
 
 pytestmark = pytest.mark.slow
 
