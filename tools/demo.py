@@ -7,7 +7,8 @@ Steps (each is a standard tool call, printed before it runs):
   4. export the student for downstream training (mmpretrain and timm layouts);
   5. detection: fine-tune the teacher as a ViTDet Mask R-CNN, train the student
      detector without and with G2SD (FRS) distillation, test all three;
-  6. the retention table (work_dirs/demo/retention.md) and the loss curves
+  6. segmentation: the same three-way comparison with UperNet and CWD;
+  7. the retention table (work_dirs/demo/retention.md) and the loss curves
      (work_dirs/demo/loss_curves.png).
 
 A step whose final checkpoint already exists is skipped (``--force`` reruns all).
@@ -26,6 +27,34 @@ GD_CFG = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py'
 DET_TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py'
 DET_STUDENT_CFG = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-800it_shapes.py'
 DET_G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb2-800it_shapes.py'
+SEG_TEACHER_CFG = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-800it_shapes.py'
+SEG_STUDENT_CFG = 'configs/seg/upernet_vit-32d-g2sd_feature2pyramid_1xb4-800it_shapes.py'
+SEG_G2SD_CFG = 'configs/seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py'
+
+
+def three_way(w, task, cfgs, data, teacher_init, student_init, force):
+    """Train teacher, student-only and G2SD student of one task, then test all three."""
+    teacher_cfg, student_cfg, g2sd_cfg = cfgs
+    last = 'iter_800.pth'
+    sh(['tools/train.py', teacher_cfg, '--work-dir', f'{w}/{task}_teacher', '--cfg-options',
+        *data, f'model.backbone.init_cfg.checkpoint={teacher_init}'],
+       skip_if=f'{w}/{task}_teacher/{last}', force=force)
+    sh(['tools/train.py', student_cfg, '--work-dir', f'{w}/{task}_student', '--cfg-options',
+        *data, f'model.backbone.init_cfg.checkpoint={student_init}'],
+       skip_if=f'{w}/{task}_student/{last}', force=force)
+    sh(['tools/train.py', g2sd_cfg, '--work-dir', f'{w}/{task}_g2sd', '--cfg-options', *data,
+        f'model.teacher_ckpt={w}/{task}_teacher/{last}',
+        f'model.student.backbone.init_cfg.checkpoint={student_init}'],
+       skip_if=f'{w}/{task}_g2sd/{last}', force=force)
+    sh(['tools/model_converters/extract_student.py', f'{w}/{task}_g2sd/{last}',
+        f'{w}/{task}_g2sd/student_only.pth'])
+    for name, cfg, ckpt in [(f'{task}_teacher', teacher_cfg, last),
+                            (f'{task}_student', student_cfg, last),
+                            (f'{task}_g2sd', student_cfg, 'student_only.pth')]:
+        sh(['tools/test.py', cfg, f'{w}/{name}/{ckpt}', '--work-dir', f'{w}/{name}/test',
+            '--out-metrics', f'{w}/{name}/metrics.json', '--cfg-options', *data,
+            'model.backbone.init_cfg=None'])
+    return [f'{w}/{task}_{n}/metrics.json' for n in ('teacher', 'student', 'g2sd')]
 
 
 def sh(args, skip_if=None, force=False):
@@ -64,35 +93,26 @@ def main():
         f'{k}.ann_file={coco}annotations/instances_val.json'
         for k in ('val_evaluator', 'test_evaluator')]
     student_init = f'{w}/gd/export/vit-tiny-p8_shapes_backbone.pth'
-    sh(['tools/train.py', DET_TEACHER_CFG, '--work-dir', f'{w}/det_teacher', '--cfg-options',
-        *det_data, f'model.backbone.init_cfg.checkpoint={w}/mae_teacher/epoch_60.pth'],
-       skip_if=f'{w}/det_teacher/iter_800.pth', force=args.force)
-    sh(['tools/train.py', DET_STUDENT_CFG, '--work-dir', f'{w}/det_student', '--cfg-options',
-        *det_data, f'model.backbone.init_cfg.checkpoint={student_init}'],
-       skip_if=f'{w}/det_student/iter_800.pth', force=args.force)
-    sh(['tools/train.py', DET_G2SD_CFG, '--work-dir', f'{w}/det_g2sd', '--cfg-options',
-        *det_data, f'model.teacher_ckpt={w}/det_teacher/iter_800.pth',
-        f'model.student.backbone.init_cfg.checkpoint={student_init}'],
-       skip_if=f'{w}/det_g2sd/iter_800.pth', force=args.force)
-    sh(['tools/model_converters/extract_student.py', f'{w}/det_g2sd/iter_800.pth',
-        f'{w}/det_g2sd/student_only.pth'])
-    for name, cfg, ckpt in [('det_teacher', DET_TEACHER_CFG, 'iter_800.pth'),
-                            ('det_student', DET_STUDENT_CFG, 'iter_800.pth'),
-                            ('det_g2sd', DET_STUDENT_CFG, 'student_only.pth')]:
-        sh(['tools/test.py', cfg, f'{w}/{name}/{ckpt}', '--work-dir', f'{w}/{name}/test',
-            '--out-metrics', f'{w}/{name}/metrics.json', '--cfg-options', *det_data,
-            'model.backbone.init_cfg=None'])
-    sh(['tools/analysis/g2sd_table.py', '--det', f'{w}/det_teacher/metrics.json',
-        f'{w}/det_student/metrics.json', f'{w}/det_g2sd/metrics.json',
+    mae_init = f'{w}/mae_teacher/epoch_60.pth'
+    det_metrics = three_way(w, 'det', (DET_TEACHER_CFG, DET_STUDENT_CFG, DET_G2SD_CFG),
+                            det_data, mae_init, student_init, args.force)
+
+    # segmentation: teacher, student-only baseline, G2SD (CWD) student
+    seg_data = [f'{k}.dataset.data_root={args.data}/seg/' for k in
+                ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    seg_metrics = three_way(w, 'seg', (SEG_TEACHER_CFG, SEG_STUDENT_CFG, SEG_G2SD_CFG),
+                            seg_data, mae_init, student_init, args.force)
+    sh(['tools/analysis/g2sd_table.py', '--det', *det_metrics, '--seg', *seg_metrics,
         '--out', f'{w}/retention.md'])
 
-    sh(['tools/analysis/plot_loss.py', f'{w}/mae_teacher', f'{w}/gd', f'{w}/det_teacher',
-        f'{w}/det_student', f'{w}/det_g2sd', '--labels', 'stage 0: MAE teacher (pixels)',
-        'stage 1: generic distillation', 'det teacher', 'det student only',
-        'det G2SD student', '--out', f'{w}/loss_curves.png'])
+    runs = ['det_teacher', 'det_student', 'det_g2sd', 'seg_teacher', 'seg_student', 'seg_g2sd']
+    sh(['tools/analysis/plot_loss.py', f'{w}/mae_teacher', f'{w}/gd',
+        *[f'{w}/{r}' for r in runs], '--labels', 'stage 0: MAE teacher (pixels)',
+        'stage 1: generic distillation', *[r.replace('_', ' ') for r in runs],
+        '--out', f'{w}/loss_curves.png'])
     print(f'[demo] finished in {time.time() - t0:.0f}s. Outputs under {w}/: '
           'mae_teacher/, gd/ (stage 1; gd/export/ = backbone initialisations), '
-          'det_teacher/, det_student/, det_g2sd/ (checkpoints, logs, metrics.json), '
+          '{det,seg}_{teacher,student,g2sd}/ (checkpoints, logs, metrics.json), '
           'retention.md, loss_curves.png', flush=True)
 
 

@@ -1,5 +1,6 @@
 from .base_distiller import BaseDistiller
 from .detection_distiller import DetectionDistiller
 from .generic_distiller import GenericDistiller
+from .segmentation_distiller import SegmentationDistiller
 
-__all__ = ['BaseDistiller', 'DetectionDistiller', 'GenericDistiller']
+__all__ = ['BaseDistiller', 'DetectionDistiller', 'GenericDistiller', 'SegmentationDistiller']

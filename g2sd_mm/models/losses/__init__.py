@@ -1,4 +1,5 @@
+from .cwd_loss import ChannelWiseDivergence
 from .feature_distill_loss import FeatureDistillLoss
 from .frs_loss import FRSLoss
 
-__all__ = ['FeatureDistillLoss', 'FRSLoss']
+__all__ = ['ChannelWiseDivergence', 'FeatureDistillLoss', 'FRSLoss']

@@ -1,0 +1,31 @@
+"""G2SD specific distillation for semantic segmentation: ViT-B UperNet teacher -> ViT-S.
+
+    tools/dist_train.sh configs/seg/g2sd_vits_upernet.py 8
+
+Student: the ViT-S baseline model (backbone from the stage-1 export); teacher:
+the fine-tuned ViT-B UperNet (``teacher_ckpt``, loaded strictly; it runs
+backbone + neck + decode head only, frozen, in eval mode, without autograd).
+Channel-wise distillation (CWD) on the decode-head logits (150 channels,
+1/4 resolution): tau 1.0, weight 3.0 (the reference run script; its config
+says 10), no warm-up. Recipe as the baselines (ADE20K 512x512, total batch 16
+= 8 GPUs x 2, 160k iterations, AdamW 1e-4, wd 0.05, layer decay 0.65, poly
+with 1,500 warm-up iterations, drop path 0.1, AMP). Validation/test run the
+student only (sliding window, stride 341); extract it with
+``tools/model_converters/extract_student.py`` and test it with the baseline
+config. Name in the OpenMMLab scheme:
+g2sd-sd_vit-b-mae_vit-s_upernet_8xb2-amp-160k_ade20k-512x512.
+"""
+_base_ = ['./upernet_vit-s-g2sd_feature2pyramid_8xb2-amp-160k_ade20k-512x512.py']
+
+teacher_ckpt = 'checkpoints/upernet_vit-b-mae_8xb2-160k_ade20k-512x512.pth'
+model = dict(
+    _delete_=True,
+    type='SegmentationDistiller',
+    student=dict(
+        cfg_path='configs/seg/upernet_vit-s-g2sd_feature2pyramid_8xb2-amp-160k_ade20k-512x512.py'),
+    teacher=dict(
+        cfg_path='configs/seg/upernet_vit-b-mae_feature2pyramid_8xb2-amp-160k_ade20k-512x512.py',
+        backbone=dict(init_cfg=None)),
+    teacher_ckpt=teacher_ckpt,
+    distill_loss=dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=3.0),
+    warmup_iters=0)
