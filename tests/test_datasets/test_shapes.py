@@ -11,7 +11,6 @@ import shutil
 import numpy as np
 import pytest
 from mmengine.registry import DefaultScope
-from PIL import Image
 
 from g2sd_mm.demo import (DET_METAINFO, SEG_METAINFO, SHAPE_CLASSES,
                           generate_shapes, make_scene)

@@ -1,9 +1,7 @@
 """Tiny teacher/student configs shared by the model tests (CPU-sized)."""
 import copy
 
-import torch
-
-from g2sd_mm.models import GenericDistiller, MaskedAutoencoderViT
+from g2sd_mm.models import GenericDistiller
 
 TEACHER = dict(type='MaskedAutoencoderViT', arch=dict(embed_dim=32, depth=2, num_heads=2),
                img_size=32, patch_size=8, decoder_embed_dim=16, decoder_depth=4,

@@ -26,17 +26,16 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import PretrainedInit
 from mmseg.registry import MODELS
 from timm.layers import PatchEmbed, gen_relative_position_index, trunc_normal_, use_fused_attn
 from timm.models.vision_transformer import Block
 
-from ...engine.safe_checkpoint import CheckpointError, load_checkpoint_file
+from ...engine.safe_checkpoint import CheckpointError
 from ..utils.pos_embed import resize_pos_embed
 from .masked_autoencoder_vit import resolve_arch
-from .vitdet import _IGNORED, _pair, _preview, _resize_abs_pos, _select, _to_official, _unwrap
+from .vitdet import _pair, _resize_abs_pos, load_encoder_state, source_name
 
 __all__ = ['ViTRelPos', 'RelativePositionBias', 'load_vit_rel_pos_pretrained']
 
@@ -337,49 +336,13 @@ def load_vit_rel_pos_pretrained(backbone: ViTRelPos,
         FileNotFoundError: ``checkpoint`` is a path that does not exist.
         CheckpointError: the weights do not fit; the message names the source.
     """
-    if isinstance(checkpoint, str) or hasattr(checkpoint, '__fspath__'):
-        source = str(checkpoint)
-        ckpt = load_checkpoint_file(source)
-    else:
-        source, ckpt = '<state dict>', checkpoint
-    state = _to_official(_select(_unwrap(ckpt, source), prefix, source))
-
-    own = backbone.state_dict()
-    ignored = sorted(k for k in state if k not in own and _IGNORED.match(k))
-    state = {k: v for k, v in state.items() if k not in ignored}
-    missing = sorted(set(own) - set(state))
-    missing_new = [k for k in missing if _NEW_PARAMS.match(k)]
-    missing_other = [k for k in missing if not _NEW_PARAMS.match(k)]
-    unexpected = sorted(set(state) - set(own))
-    problems = []
-    if missing_other:
-        problems.append(f'{len(missing_other)} missing key(s): {_preview(missing_other)}')
-    if unexpected:
-        problems.append(f'{len(unexpected)} unexpected key(s): {_preview(unexpected)}')
-    fixed, bad = {}, []
-    for key, value in state.items():
-        if key not in own:
-            continue
-        want = own[key].shape
-        if key == 'pos_embed' and value.dim() == 3 and value.shape[-1] == want[-1] \
-                and value.shape != want:
-            value = _resize_abs_pos(value, backbone.grid_size, source)
-        elif _REL_TABLE.match(key) and value.dim() == 2 and value.shape[1] == want[1] \
+    def resize(key, value, want):
+        if key == 'pos_embed' and value.dim() == 3 and value.shape[-1] == want[-1]:
+            return _resize_abs_pos(value, backbone.grid_size, source_name(checkpoint))
+        if _REL_TABLE.match(key) and value.dim() == 2 and value.shape[1] == want[1] \
                 and value.shape[0] != want[0]:
-            value = _resize_table(value, want, backbone.grid_size, key, source)
-        if value.shape != want:
-            bad.append(f'{key}: checkpoint {tuple(value.shape)} vs model {tuple(want)}')
-        fixed[key] = value
-    if bad:
-        problems.append(f'{len(bad)} shape mismatch(es) (wrong arch?): '
-                        + '; '.join(bad[:8]) + (' ...' if len(bad) > 8 else ''))
-    if problems:
-        raise CheckpointError(f'{source}: cannot load into ViTRelPos '
-                              f'(embed_dim={backbone.embed_dim}, depth={backbone.depth}): '
-                              + ' | '.join(problems))
-    result = backbone.load_state_dict(fixed, strict=False)
-    assert not result.unexpected_keys and sorted(result.missing_keys) == missing_new
-    print_log(f'ViTRelPos: loaded {len(fixed)} tensors from {source}; ignored '
-              f'{_preview(ignored) or "nothing"}; left at init (relative-position tables, '
-              f'layer scale): {len(missing_new)}', logger='current')
-    return dict(missing=missing_new, ignored=ignored)
+            return _resize_table(value, want, backbone.grid_size, key, source_name(checkpoint))
+        return value
+
+    return load_encoder_state(backbone, checkpoint, prefix, _NEW_PARAMS, resize,
+                              'relative-position tables and layer scale')

@@ -356,19 +356,44 @@ def load_vit_pretrained(backbone: ViTDet,
         FileNotFoundError: ``checkpoint`` is a path that does not exist.
         CheckpointError: the weights do not fit; the message names the source.
     """
-    if isinstance(checkpoint, str) or hasattr(checkpoint, '__fspath__'):
-        source = str(checkpoint)
-        ckpt = load_checkpoint_file(source)
-    else:
-        source, ckpt = '<state dict>', checkpoint
-    state = _to_official(_select(_unwrap(ckpt, source), prefix, source))
+    def resize(key, value, want):
+        if key == 'pos_embed' and value.dim() == 3 and value.shape[-1] == want[-1]:
+            return _resize_abs_pos(value, backbone.pretrain_grid_size, source_name(checkpoint))
+        if _REL_POS.match(key) and value.dim() == 2 and value.shape[1] == want[1] \
+                and value.shape[0] != want[0]:
+            return _resize_rel_pos(value, want[0])
+        return value
 
+    return load_encoder_state(backbone, checkpoint, prefix, _REL_POS, resize,
+                              'relative-position tables')
+
+
+def source_name(checkpoint) -> str:
+    """How a checkpoint argument (path or state dict) is named in messages."""
+    if isinstance(checkpoint, str) or hasattr(checkpoint, '__fspath__'):
+        return str(checkpoint)
+    return '<state dict>'
+
+
+def load_encoder_state(backbone: nn.Module, checkpoint, prefix: Optional[str],
+                       may_miss: 're.Pattern', resize, what_may_miss: str) -> Dict[str, list]:
+    """Strict encoder loading shared by the ViT backbones.
+
+    Reads ``checkpoint`` (path or state dict) in any supported layout, drops
+    the known-unused keys (``_IGNORED``), lets only keys matching ``may_miss``
+    be absent, passes shape-mismatched tensors through ``resize(key, value,
+    wanted_shape)`` and raises :class:`CheckpointError` naming the source for
+    anything else.
+    """
+    source = source_name(checkpoint)
+    ckpt = load_checkpoint_file(source) if source != '<state dict>' else checkpoint
+    state = _to_official(_select(_unwrap(ckpt, source), prefix, source))
     own = backbone.state_dict()
     ignored = sorted(k for k in state if k not in own and _IGNORED.match(k))
     state = {k: v for k, v in state.items() if k not in ignored}
     missing = sorted(set(own) - set(state))
-    missing_rel = [k for k in missing if _REL_POS.match(k)]
-    missing_other = [k for k in missing if not _REL_POS.match(k)]
+    allowed = [k for k in missing if may_miss.match(k)]
+    missing_other = [k for k in missing if not may_miss.match(k)]
     unexpected = sorted(set(state) - set(own))
     problems = []
     if missing_other:
@@ -380,25 +405,22 @@ def load_vit_pretrained(backbone: ViTDet,
         if key not in own:
             continue
         want = own[key].shape
-        if key == 'pos_embed' and value.dim() == 3 and value.shape[-1] == want[-1] \
-                and value.shape != want:
-            value = _resize_abs_pos(value, backbone.pretrain_grid_size, source)
-        elif _REL_POS.match(key) and value.dim() == 2 and value.shape[1] == want[1] \
-                and value.shape[0] != want[0]:
-            value = _resize_rel_pos(value, want[0])
+        if value.shape != want:
+            value = resize(key, value, want)
         if value.shape != want:
             bad.append(f'{key}: checkpoint {tuple(value.shape)} vs model {tuple(want)}')
         fixed[key] = value
     if bad:
         problems.append(f'{len(bad)} shape mismatch(es) (wrong arch?): '
                         + '; '.join(bad[:8]) + (' ...' if len(bad) > 8 else ''))
+    name = type(backbone).__name__
     if problems:
-        raise CheckpointError(f'{source}: cannot load into ViTDet '
+        raise CheckpointError(f'{source}: cannot load into {name} '
                               f'(embed_dim={backbone.embed_dim}, depth={backbone.depth}): '
                               + ' | '.join(problems))
     result = backbone.load_state_dict(fixed, strict=False)
-    assert not result.unexpected_keys and sorted(result.missing_keys) == missing_rel
-    print_log(f'ViTDet: loaded {len(fixed)} tensors from {source}; ignored '
-              f'{_preview(ignored) or "nothing"}; relative-position tables at init: '
-              f'{len(missing_rel)}', logger='current')
-    return dict(missing=missing_rel, ignored=ignored)
+    assert not result.unexpected_keys and sorted(result.missing_keys) == allowed
+    print_log(f'{name}: loaded {len(fixed)} tensors from {source}; ignored '
+              f'{_preview(ignored) or "nothing"}; {what_may_miss} at init: {len(allowed)}',
+              logger='current')
+    return dict(missing=allowed, ignored=ignored)

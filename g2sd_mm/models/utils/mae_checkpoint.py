@@ -72,7 +72,7 @@ def read_mae_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], Dict[str, t
 
 def _unused_patterns(model) -> list:
     pats = [r'decoder_pred\.', r'encoderfeature_pred\.', r'head\.', r'fc_norm\.']
-    pats.append(rf'decoder_blocks\.(\d+)\.')  # filtered by index below
+    pats.append(r'decoder_blocks\.(\d+)\.')  # filtered by index below
     if model.decoder_norm is None:
         pats.append(r'decoder_norm\.')
     return [re.compile(p) for p in pats]
