@@ -27,7 +27,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import PretrainedInit
 from mmseg.registry import MODELS
 from timm.layers import PatchEmbed, gen_relative_position_index, trunc_normal_, use_fused_attn
 from timm.models.vision_transformer import Block
@@ -35,7 +34,7 @@ from timm.models.vision_transformer import Block
 from ...engine.safe_checkpoint import CheckpointError
 from ..utils.pos_embed import resize_pos_embed
 from .masked_autoencoder_vit import resolve_arch
-from .vitdet import _pair, _resize_abs_pos, load_encoder_state, source_name
+from .vitdet import _pair, _resize_abs_pos, load_encoder_state, run_init_cfg, source_name
 
 __all__ = ['ViTRelPos', 'RelativePositionBias', 'load_vit_rel_pos_pretrained']
 
@@ -230,26 +229,7 @@ class ViTRelPos(BaseModule):
     def init_weights(self) -> None:
         """Run ``init_cfg``; a ``Pretrained`` entry goes through
         :func:`load_vit_rel_pos_pretrained`."""
-        cfgs = self.init_cfg if isinstance(self.init_cfg, (list, tuple)) else \
-            [self.init_cfg] if self.init_cfg else []
-        pretrained = [c for c in cfgs if c.get('type') in ('Pretrained', PretrainedInit)]
-        if self._is_init or not pretrained:
-            super().init_weights()
-            return
-        if len(pretrained) > 1:
-            raise ValueError(f'ViTRelPos init_cfg has {len(pretrained)} Pretrained entries; '
-                             'give one')
-        others = [c for c in cfgs if c not in pretrained]
-        saved, self.init_cfg = self.init_cfg, (others or None)
-        try:
-            super().init_weights()
-        finally:
-            self.init_cfg = saved
-        cfg = pretrained[0]
-        unsupported = set(cfg) - {'type', 'checkpoint', 'prefix', 'map_location'}
-        if unsupported:
-            raise ValueError(f'unsupported keys in the Pretrained init_cfg: {sorted(unsupported)}')
-        load_vit_rel_pos_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'))
+        run_init_cfg(self, load_vit_rel_pos_pretrained)
 
     def no_weight_decay(self) -> set:
         """Parameter names exempt from weight decay (position tables, class token)."""

@@ -164,26 +164,7 @@ class ViTDet(BaseModule):
 
     def init_weights(self) -> None:
         """Run ``init_cfg``; a ``Pretrained`` entry goes through :func:`load_vit_pretrained`."""
-        cfgs = self.init_cfg if isinstance(self.init_cfg, (list, tuple)) else \
-            [self.init_cfg] if self.init_cfg else []
-        pretrained = [c for c in cfgs if c.get('type') in ('Pretrained', PretrainedInit)]
-        if self._is_init or not pretrained:
-            super().init_weights()
-            return
-        if len(pretrained) > 1:
-            raise ValueError(f'ViTDet init_cfg has {len(pretrained)} Pretrained entries; '
-                             'give one')
-        others = [c for c in cfgs if c not in pretrained]
-        saved, self.init_cfg = self.init_cfg, (others or None)
-        try:
-            super().init_weights()
-        finally:
-            self.init_cfg = saved
-        cfg = pretrained[0]
-        unsupported = set(cfg) - {'type', 'checkpoint', 'prefix', 'map_location'}
-        if unsupported:
-            raise ValueError(f'unsupported keys in the Pretrained init_cfg: {sorted(unsupported)}')
-        load_vit_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'))
+        run_init_cfg(self, load_vit_pretrained)
 
     def no_weight_decay(self) -> set:
         """Parameter names exempt from weight decay (position tables)."""
@@ -366,6 +347,32 @@ def load_vit_pretrained(backbone: ViTDet,
 
     return load_encoder_state(backbone, checkpoint, prefix, _REL_POS, resize,
                               'relative-position tables')
+
+
+def run_init_cfg(backbone: BaseModule, load_fn) -> None:
+    """Run a ViT backbone's ``init_cfg``, sending a ``Pretrained`` entry to
+    ``load_fn(backbone, checkpoint, prefix=...)`` (strict) instead of mmengine's
+    non-strict loader; the other entries run as usual."""
+    cfgs = backbone.init_cfg if isinstance(backbone.init_cfg, (list, tuple)) else \
+        [backbone.init_cfg] if backbone.init_cfg else []
+    pretrained = [c for c in cfgs if c.get('type') in ('Pretrained', PretrainedInit)]
+    if backbone.is_init or not pretrained:
+        BaseModule.init_weights(backbone)
+        return
+    name = type(backbone).__name__
+    if len(pretrained) > 1:
+        raise ValueError(f'{name} init_cfg has {len(pretrained)} Pretrained entries; give one')
+    others = [c for c in cfgs if c not in pretrained]
+    saved, backbone.init_cfg = backbone.init_cfg, (others or None)
+    try:
+        BaseModule.init_weights(backbone)
+    finally:
+        backbone.init_cfg = saved
+    cfg = pretrained[0]
+    unsupported = set(cfg) - {'type', 'checkpoint', 'prefix', 'map_location'}
+    if unsupported:
+        raise ValueError(f'unsupported keys in the Pretrained init_cfg: {sorted(unsupported)}')
+    load_fn(backbone, cfg['checkpoint'], prefix=cfg.get('prefix'))
 
 
 def source_name(checkpoint) -> str:
