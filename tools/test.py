@@ -13,7 +13,8 @@ import os.path as osp
 from mmengine.runner import Runner
 
 import g2sd_mm  # noqa: F401
-from g2sd_mm.engine.launch import add_common_args, load_tool_config, prepare_launch_cfg
+from g2sd_mm.engine.launch import (add_common_args, finish_launch, load_tool_config,
+                                   prepare_launch_cfg)
 
 
 def parse_args():
@@ -39,6 +40,7 @@ def main():
             json.dump({k: float(v) if isinstance(v, (int, float)) else v
                        for k, v in metrics.items()}, f, indent=2)
         print(f'metrics written to {out}')
+    finish_launch()
 
 
 if __name__ == '__main__':

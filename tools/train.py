@@ -10,7 +10,8 @@ import argparse
 from mmengine.runner import Runner
 
 import g2sd_mm  # noqa: F401  (registers components, safe checkpoint loading)
-from g2sd_mm.engine.launch import add_common_args, load_tool_config, prepare_launch_cfg
+from g2sd_mm.engine.launch import (add_common_args, finish_launch, load_tool_config,
+                                   prepare_launch_cfg)
 
 
 def parse_args():
@@ -48,6 +49,7 @@ def main():
     prepare_launch_cfg(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    finish_launch()
 
 
 if __name__ == '__main__':

@@ -68,3 +68,14 @@ def load_tool_config(args) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def finish_launch() -> None:
+    """Tear the process group down in order before the interpreter exits.
+
+    Leaving a gloo group to the interpreter's shutdown can abort a rank
+    ("terminate called without an active exception") after a successful run.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
