@@ -4,31 +4,20 @@ teacher detector -> FRS distillation (train + COCO eval) -> student extraction
 train tool with our components."""
 import glob
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import mmdet
 import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tool_runner import ROOT, run
+
 TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py'
 STUDENT_CFG = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-800it_shapes.py'
 G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb2-800it_shapes.py'
 
 pytestmark = pytest.mark.slow
-
-
-def run(args, timeout=900, env=None):
-    full_env = dict(os.environ, PYTHONWARNINGS='ignore', **(env or {}))
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=full_env)
-    if proc.returncode != 0:
-        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
-                             f'{proc.stderr[-5000:]}')
-    return proc.stdout + proc.stderr
 
 
 def data_opts(shapes_root, prefix=''):

@@ -4,9 +4,7 @@ extraction -> tools/test.py with the student-only config; 2-process CPU run;
 mmseg's own train tool with our components; the full-size ADE20K distiller."""
 import glob
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import mmseg
@@ -14,7 +12,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tool_runner import ROOT
+from tool_runner import run as _run
+
 TEACHER_CFG = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-800it_shapes.py'
 STUDENT_CFG = 'configs/seg/upernet_vit-32d-g2sd_feature2pyramid_1xb4-800it_shapes.py'
 G2SD_CFG = 'configs/seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py'
@@ -23,17 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def run(args, timeout=900, env=None):
-    # one intra-op thread per process unless the caller says otherwise: the
-    # models are tiny, and spinning thread pools on a shared CPU cost more than
-    # they gain
-    full_env = dict(os.environ, PYTHONWARNINGS='ignore', **(env or {}))
-    full_env.setdefault('OMP_NUM_THREADS', '1')
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=full_env)
-    if proc.returncode != 0:
-        raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n'
-                             f'{proc.stderr[-5000:]}')
-    return proc.stdout + proc.stderr
+    return _run(args, timeout, env, single_thread=True)
 
 
 def data_opts(shapes_root):
