@@ -128,3 +128,42 @@ def test_full_size_detection_distiller_builds_decays_and_runs_1024px():
     x = torch.randn(1, 3, size, size)
     losses = model.loss(x, [_det_sample(size)])
     assert losses['distill.loss_frs_feat'].isfinite() and losses['loss_mask'].isfinite()
+
+
+@pytest.mark.parametrize('name,embed,params', [('g2sd_vits_cls.py', 384, 22.44e6),
+                                               ('g2sd_vitt_cls.py', 192, 5.91e6)])
+def test_full_size_cls_configs(name, embed, params):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'cls', name))
+    assert cfg.model.type == 'ClassificationDistiller' and cfg.model.distill_weight == 0.5
+    opt = cfg.optim_wrapper
+    assert opt.type == 'AnyDeviceAmpOptimWrapper'
+    assert opt.optimizer.lr == pytest.approx(1e-3 * 1024 / 256)
+    assert opt.optimizer.weight_decay == 0.05 and opt.paramwise_cfg.layer_decay_rate == 0.75
+    assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 1024
+    assert cfg.train_cfg.max_epochs == 200 and cfg.param_scheduler[0].end == 5
+    steps = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
+    assert steps['RandAugment'].magnitude_level == 9
+    assert steps['RandAugment'].magnitude_std == 0.5
+    assert steps['RandomErasing'].erase_prob == 0.25
+    test_steps = {t.type: t for t in cfg.test_dataloader.dataset.pipeline}
+    assert test_steps['ResizeEdge'].scale == 256 and test_steps['CenterCrop'].crop_size == 224
+    assert cfg.train_dataloader.dataset.data_root == 'data/imagenet'
+
+    init_default_scope('mmpretrain')
+    cfg.model.teacher_ckpt = None
+    cfg.model.student.backbone = dict(init_cfg=None)
+    model = MODELS.build(cfg.model)
+    student, teacher = model.student, model.teacher
+    assert [a.alpha for a in student.data_preprocessor.batch_augments.augments] == [0.8, 1.0]
+    assert student.head.loss_module.label_smooth_val == 0.1
+    assert student.backbone.embed_dims == embed and student.backbone.dist_token.shape[-1] == embed
+    assert _count(student) == pytest.approx(params, rel=2e-3)  # DeiT-S/T distilled: 22.4M/5.9M
+    assert _count(teacher) == pytest.approx(86.57e6, rel=2e-3)  # MAE ViT-B/16 classifier
+    assert teacher.backbone.out_type == 'avg_featmap' and not teacher.training
+    model.train()
+    x = torch.randn(2, 3, 224, 224)
+    from mmpretrain.structures import DataSample
+    samples = [DataSample().set_gt_label(i).set_gt_score(torch.eye(1000)[i]) for i in (1, 2)]
+    losses = model.loss(x, samples)
+    assert set(losses) == {'loss_cls', 'distill.loss_hard'}
+    assert all(v.isfinite() for v in losses.values())

@@ -2,19 +2,22 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out-metrics FILE]
 
-The metrics are also written as JSON (default: WORK_DIR/metrics.json) for
-tools/analysis scripts.
+The checkpoint must fit the config's model exactly (no missing, unexpected or
+mis-shaped weights). The metrics are also written as JSON (default:
+WORK_DIR/metrics.json) for tools/analysis scripts.
 """
 import argparse
 import json
 import os
 import os.path as osp
 
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import g2sd_mm  # noqa: F401
 from g2sd_mm.engine.launch import (add_common_args, finish_launch, load_tool_config,
                                    prepare_launch_cfg)
+from g2sd_mm.engine.safe_checkpoint import check_checkpoint_fits
 
 
 def parse_args():
@@ -32,6 +35,11 @@ def main():
     cfg.load_from = args.checkpoint
     prepare_launch_cfg(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    # mmengine loads ``load_from`` non-strictly (a warning only): refuse a
+    # checkpoint that does not fit the config instead of evaluating a
+    # half-initialised model.
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_checkpoint_fits(model, args.checkpoint, f'the model of {args.config}')
     metrics = runner.test()
     out = args.out_metrics or osp.join(cfg.work_dir, 'metrics.json')
     if runner.rank == 0:

@@ -58,12 +58,16 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
          milestones=[600], gamma=0.1),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+# exact resume (random states + sampler-level skip) and kill-safe checkpoints,
+# see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
+train_cfg = dict(type='ExactResumeIterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=max_iters,
                     max_keep_ckpts=1))
+custom_hooks = [dict(type='RandomStateHook')]
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -15,7 +15,12 @@ custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
 pretrained = 'checkpoints/mae_pretrain_vit_base.pth'
 model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+# exact resume (random states + sampler-level skip) and kill-safe checkpoints,
+# see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
+train_cfg = dict(type='ExactResumeIterBasedTrainLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=2))
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=5000,
+                    max_keep_ckpts=2))
+custom_hooks = [dict(type='RandomStateHook')]
 log_processor = dict(by_epoch=False)

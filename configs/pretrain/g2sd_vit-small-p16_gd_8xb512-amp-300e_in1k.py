@@ -28,7 +28,11 @@ train_dataloader = dict(batch_size=512, num_workers=8)
 # a CPU). ``optim_wrapper.dtype='bfloat16'`` selects bf16 on GPUs too. The loss
 # itself is always computed in fp32.
 optim_wrapper = dict(type='AnyDeviceAmpOptimWrapper', loss_scale='dynamic')
+# exact resume (random states + sampler-level skip) and kill-safe checkpoints,
+# see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, max_keep_ckpts=3))
+custom_hooks = [dict(type='RandomStateHook')]
 randomness = dict(seed=0, diff_rank_seed=True)

@@ -8,6 +8,7 @@ _base_ = [
     '../_base_/datasets/shapes-cls_mae.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
+custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 model = dict(
     type='MAE',
     backbone=dict(
@@ -41,8 +42,11 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=55, eta_min=1e-5, by_epoch=True, begin=5,
          end=60, convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=60)
+# exact resume (random states + sampler-level skip) and kill-safe checkpoints,
+# see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop', max_epochs=60)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=20, max_keep_ckpts=1))
+    checkpoint=dict(type='AtomicCheckpointHook', interval=20, max_keep_ckpts=1))
+custom_hooks = [dict(type='RandomStateHook')]
 randomness = dict(seed=0)

@@ -19,3 +19,9 @@ custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
 pretrained = 'checkpoints/mae_pretrain_vit_base.pth'
 model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+
+# exact resume (random states + sampler-level skip) and kill-safe checkpoints,
+# see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
+train_cfg = dict(type='ExactResumeIterBasedTrainLoop')
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
+custom_hooks = [dict(type='RandomStateHook')]

@@ -6,6 +6,8 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import get_local_path
 
+from .checked_dataset import CheckedDatasetMixin
+
 # What the stock loader (json, pycocotools, mmdet) raises on a malformed file.
 _MALFORMED_FILE_ERRORS = (ValueError, AssertionError, KeyError, TypeError,
                           IndexError)
@@ -29,7 +31,7 @@ def _json_kind(value: Any) -> str:
 
 
 @DATASETS.register_module()
-class CheckedCocoDataset(CocoDataset):
+class CheckedCocoDataset(CheckedDatasetMixin, CocoDataset):
     """mmdet's ``CocoDataset`` with annotation-file errors that name the file.
 
     Loads exactly as the stock ``CocoDataset`` does, and checks what the
@@ -42,6 +44,10 @@ class CheckedCocoDataset(CocoDataset):
     ``ValueError`` whose message starts with ``ann_file`` and says what is
     wrong (invalid JSON with line and column, wrong top-level type, missing
     or mistyped keys); the original error is chained as ``__cause__``.
+
+    Samples are checked as in :class:`CheckedDatasetMixin`: a ``filter_cfg``
+    that leaves no image raises ``ValueError`` naming the file, and a sample
+    the pipeline cannot read raises an error naming the image.
     """
 
     def load_data_list(self) -> List[dict]:

@@ -10,9 +10,9 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 __all__ = ['LayerDecayOptimWrapperConstructor', 'get_layer_id']
 
-_EMBED_NAMES = ('patch_embed', 'cls_token', 'pos_embed', 'mask_token')
+_EMBED_NAMES = ('patch_embed', 'cls_token', 'dist_token', 'pos_embed', 'mask_token')
 _BLOCK = re.compile(r'(?:blocks|layers)\.(\d+)\.')
-_DEFAULT_NO_DECAY = ('pos_embed', 'cls_token', 'mask_token', 'rel_pos')
+_DEFAULT_NO_DECAY = ('pos_embed', 'cls_token', 'dist_token', 'mask_token', 'rel_pos')
 
 
 def _backbone_suffix(name: str, prefixes: Sequence[str]):

@@ -17,24 +17,40 @@ mmengine writes:
   resolves public methods of ``HistoryBuffer`` and refuses everything else.
 
 It is called once when ``g2sd_mm`` is imported (so also through
-``custom_imports`` in a config) and only adds to torch's allow-list. Files that
-carry anything else (arbitrary pickled objects or code) are still refused by
-torch; :func:`load_checkpoint_file` is the loader g2sd_mm uses for weights and
-adds a clear error naming the file.
+``custom_imports`` in a config). Files that carry anything else (arbitrary
+pickled objects or code) are refused; :func:`load_checkpoint_file` is the
+loader g2sd_mm uses for weights and adds a clear error naming the file.
+
+It also routes mmengine's loading of local files (``CheckpointLoader``'s
+default scheme, behind ``resume``, ``load_from``, ``tools/test.py``, the
+``Pretrained`` init of stock backbones and ``mmengine.runner.load_checkpoint``)
+through :func:`load_checkpoint_file`. mmengine calls ``torch.load`` without
+``weights_only``, so its safety would rest on torch's default, which the
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` environment variable (or a torch older
+than 2.6) turns off; the explicit ``weights_only=True`` cannot be turned off
+that way, and a truncated or unsafe file gives an error naming it.
 """
 import os
 import pickle
-from typing import Any, Optional
+import re
+from typing import Any, List, Mapping, Optional
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
 
-__all__ = ['register_safe_globals', 'load_checkpoint_file', 'CheckpointError']
+__all__ = ['register_safe_globals', 'load_checkpoint_file', 'check_checkpoint_fits',
+           'CheckpointError', 'UnsafeCheckpointError']
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be used; the message names the file and the cause."""
+
+
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """A checkpoint holds objects other than tensors and mmengine's logging
+    state (possibly code); it was not unpickled."""
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -65,13 +81,25 @@ _REGISTERED = False
 
 
 def register_safe_globals() -> None:
-    """Allow-list what mmengine checkpoints contain for ``weights_only`` loads (idempotent)."""
+    """Allow-list what mmengine checkpoints contain for ``weights_only`` loads and
+    send mmengine's local checkpoint loading through :func:`load_checkpoint_file`
+    (idempotent)."""
     global _REGISTERED
     if _REGISTERED:
         return
     torch.serialization.add_safe_globals(
         [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals())
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     _REGISTERED = True
+
+
+def load_from_local(filename: str, map_location=None) -> Any:
+    """mmengine's loader for local paths, reading with :func:`load_checkpoint_file`.
+
+    Named as mmengine's own, whose log line ("Loads checkpoint by local
+    backend") is derived from the function name.
+    """
+    return load_checkpoint_file(os.path.expanduser(filename), map_location=map_location)
 
 
 def _unpickler_reason(err: Exception) -> str:
@@ -80,7 +108,9 @@ def _unpickler_reason(err: Exception) -> str:
     marker = 'WeightsUnpickler error:'
     if marker in text:
         text = text.split(marker, 1)[1].strip()
-        return text.split('\n\n', 1)[0].strip() or str(err)
+        text = text.split('\n\n', 1)[0].strip() or str(err)
+        # torch goes on to suggest allow-listing the global: not for an unknown file
+        return text.split(' Please use `torch.serialization.add_safe_globals', 1)[0]
     return text.strip().splitlines()[0] if text.strip() else repr(err)
 
 
@@ -105,10 +135,57 @@ def load_checkpoint_file(path: str, map_location: Optional[str] = 'cpu',
     try:
         return torch.load(path, map_location=map_location, weights_only=not trust_pickle)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
+        raise UnsafeCheckpointError(
             f'{path}: refused to unpickle ({_unpickler_reason(e)}). The file holds '
-            'objects other than tensors; if you trust its source, load it with '
-            'trust_pickle=True.') from e
+            'objects other than tensors, which could run code when loaded; if you '
+            'trust its source, load it with trust_pickle=True (the converters in '
+            'tools/model_converters take --trust-pickle) and save its tensors.') from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f'{path}: cannot read checkpoint (truncated or not a torch '
                               f'checkpoint?): {e}') from e
+
+
+def _preview(keys, limit: int = 8) -> str:
+    keys = sorted(keys)
+    more = f' ... (+{len(keys) - limit} more)' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+def state_dict_problems(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor],
+                        limit: int = 8) -> List[str]:
+    """What keeps ``state`` from loading strictly into a model whose state dict
+    is ``own``: missing keys, unexpected keys, shape mismatches (empty: fits)."""
+    missing, unexpected = set(own) - set(state), set(state) - set(own)
+    bad = [f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+           for k in set(own) & set(state) if state[k].shape != own[k].shape]
+    problems = []
+    if missing:
+        problems.append(f'{len(missing)} missing key(s): {_preview(missing, limit)}')
+    if unexpected:
+        problems.append(f'{len(unexpected)} unexpected key(s): {_preview(unexpected, limit)}')
+    if bad:
+        problems.append(f'{len(bad)} shape mismatch(es): {_preview(bad, limit)}')
+    return problems
+
+
+def check_checkpoint_fits(model: torch.nn.Module, path: str, what: str = 'the model') -> None:
+    """Raise unless the weights mmengine's ``Runner.load_checkpoint`` would take
+    from ``path`` (``state_dict``, or the whole file; ``module.`` prefixes
+    stripped) fit ``model`` exactly: no missing, unexpected or mis-shaped key.
+
+    mmengine loads ``load_from`` non-strictly and only logs a warning, so a
+    checkpoint of another architecture would be evaluated half-initialised.
+
+    Raises:
+        FileNotFoundError / CheckpointError: naming ``path`` and the keys.
+    """
+    ckpt = load_checkpoint_file(path)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, Mapping) else None
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f'{path}: no state dict found (got {type(ckpt).__name__})')
+    state = {re.sub(r'^module\.', '', str(k)): v for k, v in state.items()
+             if isinstance(v, torch.Tensor)}
+    problems = state_dict_problems(model.state_dict(), state)
+    if problems:
+        raise CheckpointError(f'{path} does not fit {what} ({type(model).__name__}): '
+                              + '; '.join(problems))

@@ -91,7 +91,7 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 
-dataset_type = 'BaseSegDataset'
+dataset_type = 'CheckedBaseSegDataset'
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,
@@ -129,8 +129,11 @@ val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
 max_iters = 200
+# exact resume (random states + sampler-level skip) and kill-safe checkpoints,
+# see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
 train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+    type='ExactResumeIterBasedTrainLoop', max_iters=max_iters,
+    val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
@@ -153,10 +156,12 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters,
+        type='AtomicCheckpointHook', by_epoch=False, interval=max_iters,
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+
+custom_hooks = [dict(type='RandomStateHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -18,7 +18,7 @@ def _teacher(decoder_depth=2, **kw):
 def _mmpretrain_mae():
     torch.manual_seed(1)
     model = MMPRETRAIN_MODELS.build(dict(
-        type='MAE',
+        type='MAE', _scope_='mmpretrain',
         backbone=dict(type='MAEViT', arch=dict(embed_dims=32, num_layers=2, num_heads=2,
                                                feedforward_channels=128),
                       img_size=32, patch_size=8, mask_ratio=0.75),

@@ -44,11 +44,15 @@ def main():
     parser.add_argument('--out', required=True, help='PNG file')
     parser.add_argument('--keys', nargs='+', default=['loss'])
     parser.add_argument('--labels', nargs='+')
+    parser.add_argument('--cols', type=int, default=4, help='panels per row')
     args = parser.parse_args()
     labels = args.labels or [osp.basename(osp.normpath(d)) for d in args.work_dirs]
-    fig, axes = plt.subplots(1, len(args.work_dirs), figsize=(5 * len(args.work_dirs), 3.6),
-                             squeeze=False)
-    for ax, work_dir, label in zip(axes[0], args.work_dirs, labels):
+    cols = max(1, min(args.cols, len(args.work_dirs)))
+    rows = -(-len(args.work_dirs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(args.work_dirs):]:
+        ax.set_visible(False)
+    for ax, work_dir, label in zip(axes.flat, args.work_dirs, labels):
         for key in args.keys:
             iters, values = read_scalars(work_dir, key)
             ax.plot(iters, values, label=key)

@@ -1,11 +1,14 @@
 """Write the student of a G2SD stage-2 distillation checkpoint as a plain
 mmdet / mmseg / mmpretrain checkpoint.
 
-    python tools/model_converters/extract_student.py DISTILL.pth OUT.pth
+    python tools/model_converters/extract_student.py DISTILL.pth OUT.pth [--trust-pickle]
 
 The output (``{'state_dict': ..., 'meta': ...}``) loads with zero missing keys
 into the student-only config of the same stage (e.g. ``tools/test.py
 STUDENT_CONFIG OUT.pth``).
+
+The input is read with ``weights_only=True``: a file holding pickled objects
+other than tensors is refused unless ``--trust-pickle`` is given.
 """
 import argparse
 import os
@@ -20,8 +23,12 @@ def main():
     parser = argparse.ArgumentParser(description='extract the student of a distiller checkpoint')
     parser.add_argument('checkpoint')
     parser.add_argument('out')
+    parser.add_argument(
+        '--trust-pickle', action='store_true',
+        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
+        'only for files from a source you trust')
     args = parser.parse_args()
-    state = extract_student_state(args.checkpoint)
+    state = extract_student_state(args.checkpoint, trust_pickle=args.trust_pickle)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     torch.save(dict(state_dict=state, meta=dict(source=osp.abspath(args.checkpoint))), args.out)
     print(f'wrote {len(state)} student tensors to {args.out}')

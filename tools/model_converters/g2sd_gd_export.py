@@ -1,6 +1,6 @@
 """Export the student of a G2SD stage-1 checkpoint for downstream training.
 
-    python tools/model_converters/g2sd_gd_export.py STAGE1.pth OUT_PREFIX
+    python tools/model_converters/g2sd_gd_export.py STAGE1.pth OUT_PREFIX [--trust-pickle]
 
 Writes
   OUT_PREFIX_backbone.pth  {'state_dict': {'backbone.*': ...}} in mmpretrain's
@@ -13,6 +13,9 @@ Writes
 
 Accepts g2sd_mm stage-1 checkpoints and the G2SD reference implementation's
 released stage-1 students.
+
+The input is read with ``weights_only=True``: a file holding pickled objects
+other than tensors is refused unless ``--trust-pickle`` is given.
 """
 import argparse
 import os
@@ -28,8 +31,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument('checkpoint', help='stage-1 checkpoint')
     parser.add_argument('out_prefix', help='output path prefix, e.g. work_dirs/gd/vit-s')
+    parser.add_argument(
+        '--trust-pickle', action='store_true',
+        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
+        'only for files from a source you trust')
     args = parser.parse_args()
-    encoder = student_encoder_state(args.checkpoint)
+    encoder = student_encoder_state(args.checkpoint, trust_pickle=args.trust_pickle)
     out_dir = osp.dirname(osp.abspath(args.out_prefix))
     os.makedirs(out_dir, exist_ok=True)
     backbone = encoder_to_mmpretrain_backbone(encoder)

@@ -7,6 +7,9 @@
 ``--to mmpretrain`` writes ``{'state_dict': {'backbone.*', 'neck.*'}}``.
 g2sd_mm loads either layout directly, so this is only needed to hand weights to
 other code bases.
+
+Inputs are read with ``weights_only=True``: a file holding pickled objects
+other than tensors is refused unless ``--trust-pickle`` is given.
 """
 import argparse
 
@@ -21,8 +24,12 @@ def main():
     parser.add_argument('src')
     parser.add_argument('dst')
     parser.add_argument('--to', choices=['official', 'mmpretrain'], required=True)
+    parser.add_argument(
+        '--trust-pickle', action='store_true',
+        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
+        'only for files from a source you trust')
     args = parser.parse_args()
-    state, projector, layout = read_mae_checkpoint(args.src)
+    state, projector, layout = read_mae_checkpoint(args.src, trust_pickle=args.trust_pickle)
     if projector:
         print(f'note: dropping {len(projector)} projector tensors (not part of MAE)')
     if args.to == 'official':

@@ -6,7 +6,7 @@ Override ``data_root`` consistently with
 ``--cfg-options train_dataloader.dataset.data_root=... val_dataloader.dataset.data_root=...
 test_dataloader.dataset.data_root=...``
 """
-dataset_type = 'BaseSegDataset'
+dataset_type = 'CheckedBaseSegDataset'
 data_root = 'data/shapes/seg/'
 metainfo = dict(
     classes=('background', 'circle', 'square', 'triangle', 'star'),

@@ -1,14 +1,18 @@
 """The shared distillation core: a trainable student and a frozen teacher."""
 import copy
+import difflib
+import inspect
+import logging
 import os.path as osp
+import re
 from contextlib import nullcontext
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 from mmengine import dist
 from mmengine.config import Config, ConfigDict
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 from mmengine.registry import Registry
 
@@ -34,7 +38,10 @@ class BaseDistiller(BaseModel):
       a checkpoint without them is strict-safe;
     * a non-finite total loss raises ``FloatingPointError`` before the
       optimizer step, so no poisoned weights are stepped or saved;
-    * ``predict``/``tensor`` modes run the student only.
+    * ``predict``/``tensor`` modes run the student only;
+    * a misspelt argument (``teacher_ckp=``) or a misspelt key of a nested
+      config (``distill_loss=dict(type='FRSLoss', feat_weigth=...)``) raises a
+      ``TypeError`` naming the key, the component and the closest valid name.
 
     Subclasses implement :meth:`loss` and, if needed, ``predict``/``_forward``.
 
@@ -50,6 +57,15 @@ class BaseDistiller(BaseModel):
             default the student's own (e.g. ``DetDataPreprocessor``) is used.
         init_cfg (dict, optional): mmengine init config.
     """
+
+    def __new__(cls, *args, **kwargs):
+        # Runs before ``__init__`` binds the arguments, so a misspelt keyword
+        # gets a "did you mean" instead of Python's bare TypeError.
+        valid = _keyword_names(cls.__init__)
+        unknown = [k for k in kwargs if valid is not None and k not in valid]
+        if unknown:
+            raise TypeError(unexpected_keywords_message(cls.__name__, unknown, valid))
+        return super().__new__(cls)
 
     def __init__(self,
                  student: Union[dict, nn.Module],
@@ -71,10 +87,14 @@ class BaseDistiller(BaseModel):
                 getattr(self.student, 'data_preprocessor', None), nn.Module):
             # teacher and student see the batch the student's own preprocessor makes
             self.data_preprocessor = self.student.data_preprocessor
-        teacher = self.build_component(teacher, registry, 'teacher')
+        teacher_cfg, teacher = teacher, self.build_component(teacher, registry, 'teacher')
         self.teacher_ckpt = teacher_ckpt
         if teacher_ckpt:
             self.load_teacher_checkpoint(teacher, teacher_ckpt)
+        elif not isinstance(teacher_cfg, nn.Module):
+            print_log(f'{type(self).__name__}: no teacher_ckpt given, so the teacher keeps '
+                      'the random weights it was built with (its init_cfg is not run)',
+                      logger='current', level=logging.WARNING)
         self.teacher = teacher
         self._freeze_teacher()
         self._register_state_dict_hook(_drop_teacher_keys)
@@ -94,10 +114,26 @@ class BaseDistiller(BaseModel):
         if isinstance(cfg, nn.Module):
             return cfg
         if isinstance(cfg, dict):
+            if 'cfg_path' not in cfg and 'type' not in cfg:
+                hint = ''
+                for key in map(str, cfg):
+                    close = difflib.get_close_matches(key, ['cfg_path', 'type'], n=1)
+                    if close:
+                        hint = f' (did you mean {close[0]!r} instead of {key!r}?)'
+                        break
+                raise ValueError(f'{name}: the config needs a "type" or a "cfg_path" key{hint}; '
+                                 f'it has {sorted(map(str, cfg))}')
             # ConfigDict all the way down: mm models read nested cfgs by attribute
             cfg = model_cfg_from_path(cfg) if 'cfg_path' in cfg else ConfigDict(copy.deepcopy(cfg))
             cfg.setdefault('_scope_', registry.scope)
-            return registry.build(cfg)
+            _check_registered(cfg, registry, name)
+            try:
+                return registry.build(cfg)
+            except TypeError as e:
+                message = explain_unexpected_keyword(e, registry, cfg['_scope_'])
+                if message is None:
+                    raise
+                raise TypeError(f'{name} (type={cfg.get("type")!r}): {message}') from e
         raise TypeError(f'{name} must be a config dict or an nn.Module, got {type(cfg).__name__}')
 
     def load_teacher_checkpoint(self, teacher: nn.Module, path: str) -> None:
@@ -186,7 +222,13 @@ def model_cfg_from_path(cfg: dict) -> ConfigDict:
     if found is None:
         raise FileNotFoundError(f'model config not found: {path} (looked in the working '
                                 f'directory and in {_REPO_ROOT})')
-    merged = Config(dict(model=Config.fromfile(found).model.to_dict()))
+    file_cfg = Config.fromfile(found)
+    model = file_cfg.model.to_dict()
+    if file_cfg.get('data_preprocessor') is not None:
+        # as the Runner does: a top-level data_preprocessor (mmpretrain's dataset
+        # configs) applies to a model that names none
+        model.setdefault('data_preprocessor', file_cfg.data_preprocessor.to_dict())
+    merged = Config(dict(model=model))
     if overrides:  # nested keys merge (``_delete_`` too), as in config inheritance
         merged.merge_from_dict(dict(model=overrides))
     return merged.model
@@ -205,3 +247,86 @@ def _fill_teacher_keys(module, state_dict, prefix, local_metadata, strict, missi
                        unexpected_keys, error_msgs):
     for name, value in module.teacher.state_dict().items():
         state_dict.setdefault(prefix + TEACHER_PREFIX + name, value)
+
+
+# --------------------------------------------------------- argument checks
+_UNEXPECTED_KEYWORD = re.compile(
+    r"^(?:(?P<cls>\w+)\.)?__init__\(\) got an unexpected keyword argument '(?P<key>\w+)'$")
+
+
+def _keyword_names(fn: Callable) -> Optional[List[str]]:
+    """Names ``fn`` accepts as keywords; ``None`` if it takes ``**kwargs``."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.name != 'self' and
+            p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def unexpected_keywords_message(owner: str, unknown: Sequence[str],
+                                valid: Sequence[str]) -> str:
+    """``owner got unexpected keyword argument(s) 'x' (did you mean 'y'?); valid: ...``."""
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        parts.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ''))
+    noun = 'argument' if len(parts) == 1 else 'arguments'
+    return (f'{owner} got an unexpected keyword {noun} {", ".join(parts)}; '
+            f'valid arguments: {", ".join(valid)}')
+
+
+def _class_from_traceback(err: BaseException, name: str) -> Optional[type]:
+    """The class ``name`` whose constructor refused a keyword, when the call
+    happened inside another constructor (``super().__init__(**kwargs)``): a
+    base class of the object that frame was building."""
+    tb = err.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    obj = tb.tb_frame.f_locals.get('self')
+    return next((c for c in type(obj).__mro__ if c.__name__ == name), None) \
+        if obj is not None else None
+
+
+def explain_unexpected_keyword(err: TypeError, registry: Registry,
+                               scope: Optional[str]) -> Optional[str]:
+    """Python's "X.__init__() got an unexpected keyword argument 'k'" with the
+    closest valid name of ``X`` (looked up in ``registry``); ``None`` if
+    ``err`` is another ``TypeError``."""
+    match = _UNEXPECTED_KEYWORD.match(str(err))
+    if match is None:
+        return None
+    cls_name, key = match.group('cls'), match.group('key')
+    valid = None
+    if cls_name:
+        cls = _class_from_traceback(err, cls_name)
+        if cls is None:
+            with registry.switch_scope_and_registry(scope) as reg:
+                cls = reg.get(cls_name)
+        if inspect.isclass(cls) and cls.__name__ == cls_name:
+            valid = _keyword_names(cls.__init__)
+    if not valid:
+        return str(err)
+    return unexpected_keywords_message(cls_name, [key], valid)
+
+
+def _check_registered(cfg: dict, registry: Registry, name: str) -> None:
+    """A ``type`` missing from the registry: name the component and the closest types."""
+    obj_type = cfg.get('type')
+    if not isinstance(obj_type, str):
+        return
+    with registry.switch_scope_and_registry(cfg.get('_scope_')) as reg:
+        if reg.get(obj_type) is not None:
+            return
+        known, node = set(), reg
+        while node is not None:
+            known.update(node.module_dict)
+            node = node.parent
+    close = difflib.get_close_matches(obj_type.split('.')[-1], sorted(known), n=3, cutoff=0.6)
+    hint = f' (did you mean {" or ".join(map(repr, close))}?)' if close else ''
+    raise KeyError(f'{name}: type {obj_type!r} is not in the {reg.scope}::{reg.name} '
+                   f'registry{hint}')

@@ -383,18 +383,22 @@ def source_name(checkpoint) -> str:
 
 
 def load_encoder_state(backbone: nn.Module, checkpoint, prefix: Optional[str],
-                       may_miss: 're.Pattern', resize, what_may_miss: str) -> Dict[str, list]:
+                       may_miss: 're.Pattern', resize, what_may_miss: str,
+                       convert=None) -> Dict[str, list]:
     """Strict encoder loading shared by the ViT backbones.
 
     Reads ``checkpoint`` (path or state dict) in any supported layout, drops
     the known-unused keys (``_IGNORED``), lets only keys matching ``may_miss``
     be absent, passes shape-mismatched tensors through ``resize(key, value,
     wanted_shape)`` and raises :class:`CheckpointError` naming the source for
-    anything else.
+    anything else. ``convert(state)``, if given, maps the official-layout state
+    to the backbone's own key layout before the comparison.
     """
     source = source_name(checkpoint)
     ckpt = load_checkpoint_file(source) if source != '<state dict>' else checkpoint
     state = _to_official(_select(_unwrap(ckpt, source), prefix, source))
+    if convert is not None:
+        state = convert(state)
     own = backbone.state_dict()
     ignored = sorted(k for k in state if k not in own and _IGNORED.match(k))
     state = {k: v for k, v in state.items() if k not in ignored}
@@ -422,9 +426,10 @@ def load_encoder_state(backbone: nn.Module, checkpoint, prefix: Optional[str],
                         + '; '.join(bad[:8]) + (' ...' if len(bad) > 8 else ''))
     name = type(backbone).__name__
     if problems:
+        width = getattr(backbone, 'embed_dim', getattr(backbone, 'embed_dims', '?'))
+        depth = getattr(backbone, 'depth', getattr(backbone, 'num_layers', '?'))
         raise CheckpointError(f'{source}: cannot load into {name} '
-                              f'(embed_dim={backbone.embed_dim}, depth={backbone.depth}): '
-                              + ' | '.join(problems))
+                              f'(embed_dim={width}, depth={depth}): ' + ' | '.join(problems))
     result = backbone.load_state_dict(fixed, strict=False)
     assert not result.unexpected_keys and sorted(result.missing_keys) == allowed
     print_log(f'{name}: loaded {len(fixed)} tensors from {source}; ignored '

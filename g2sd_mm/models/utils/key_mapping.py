@@ -33,6 +33,12 @@ DECODER_PAIRS: List[Tuple[str, str]] = [
     ('decoder_pred.{w}', 'neck.decoder_pred.{w}'),
 ] + [(f'decoder_blocks.{{i}}.{a}', f'neck.decoder_blocks.{{i}}.{b}') for a, b in _BLOCK]
 MAE_PAIRS = ENCODER_PAIRS + DECODER_PAIRS
+# A fine-tuned MAE classifier (global pool): ``fc_norm`` is mmpretrain's ``ln2``
+# (``out_type='avg_featmap'``), the classifier is ``LinearClsHead.fc``.
+CLASSIFIER_PAIRS = ENCODER_PAIRS + [
+    ('fc_norm.{w}', 'backbone.ln2.{w}'),
+    ('head.{w}', 'head.fc.{w}'),
+]
 
 
 def _compile(template: str) -> 're.Pattern':
@@ -46,7 +52,7 @@ def _table(pairs, reverse: bool):
 
 
 def _rename(state_dict: Mapping[str, torch.Tensor], table,
-            what: str) -> Dict[str, torch.Tensor]:
+            what: str, keep_unknown: bool = False) -> Dict[str, torch.Tensor]:
     out, unknown = {}, []
     for key, value in state_dict.items():
         for regex, template in table:
@@ -55,7 +61,10 @@ def _rename(state_dict: Mapping[str, torch.Tensor], table,
                 out[template.format(**match.groupdict())] = value
                 break
         else:
-            unknown.append(key)
+            if keep_unknown:
+                out[key] = value
+            else:
+                unknown.append(key)
     if unknown:
         raise KeyError(f'{what}: {len(unknown)} key(s) have no known mapping: '
                        f'{sorted(unknown)[:20]}')
@@ -76,6 +85,24 @@ def mmpretrain_to_official(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, 
     kept = {k: v for k, v in state_dict.items()
             if not k.startswith(('data_preprocessor.', 'head.'))}
     return _rename(kept, _table(MAE_PAIRS, reverse=True), 'mmpretrain -> official')
+
+
+def official_classifier_to_mmpretrain(
+        state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """An official MAE / timm fine-tuned ViT classifier -> mmpretrain ``ImageClassifier``
+    keys (``backbone.*`` with ``ln2`` = ``fc_norm``, ``head.fc.*``)."""
+    return _rename(state_dict, _table(CLASSIFIER_PAIRS, reverse=False),
+                   'official classifier -> mmpretrain')
+
+
+def official_encoder_to_mmpretrain_backbone(
+        state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Official ViT encoder keys -> mmpretrain ``VisionTransformer`` keys (no
+    ``backbone.`` prefix); keys without an encoder mapping are kept as they are."""
+    renamed = _rename(state_dict, _table(ENCODER_PAIRS, reverse=False), 'encoder',
+                      keep_unknown=True)
+    return {(k[len('backbone.'):] if k.startswith('backbone.') else k): v
+            for k, v in renamed.items()}
 
 
 def is_mmpretrain_layout(keys) -> bool:

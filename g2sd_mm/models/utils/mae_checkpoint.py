@@ -30,14 +30,18 @@ PROJECTOR_PREFIXES = ('decoderfeature_pred.', 'projector.')
 _POS_TABLES = ('pos_embed', 'decoder_pos_embed')
 
 
-def read_mae_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor], str]:
+def read_mae_checkpoint(path: str, trust_pickle: bool = False
+                        ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor], str]:
     """Read a checkpoint and return it in the official MAE layout.
+
+    The file is read with ``weights_only=True`` unless ``trust_pickle`` (see
+    :func:`load_checkpoint_file`).
 
     Returns:
         tuple: ``(model_state, projector_state, layout)``; ``projector_state``
         maps ``fc1.*``/``fc2.*`` and is empty when the file has no projector.
     """
-    ckpt = load_checkpoint_file(path)
+    ckpt = load_checkpoint_file(path, trust_pickle=trust_pickle)
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
     if 'model' in ckpt and isinstance(ckpt['model'], Mapping):

@@ -9,14 +9,15 @@ from .mae_checkpoint import read_mae_checkpoint
 _DECODER_PREFIXES = ('decoder_', 'mask_token')
 
 
-def student_encoder_state(path: str) -> Dict[str, torch.Tensor]:
+def student_encoder_state(path: str, trust_pickle: bool = False) -> Dict[str, torch.Tensor]:
     """The student's ViT encoder from a stage-1 checkpoint, official/timm layout.
 
     Accepts g2sd_mm stage-1 checkpoints (``student.*``) and the reference
     implementation's released students (official MAE layout + projector).
-    Decoder, mask token and projector are dropped.
+    Decoder, mask token and projector are dropped. The file is read with
+    ``weights_only=True`` unless ``trust_pickle``.
     """
-    state, _, _ = read_mae_checkpoint(path)
+    state, _, _ = read_mae_checkpoint(path, trust_pickle=trust_pickle)
     return {k: v.clone() for k, v in state.items() if not k.startswith(_DECODER_PREFIXES)}
 
 
@@ -31,15 +32,17 @@ def encoder_to_mmpretrain_backbone(encoder: Dict[str, torch.Tensor],
     return {prefix + k[len('backbone.'):]: v for k, v in mm.items()}
 
 
-def extract_student_state(path: str, prefix: str = 'student.') -> Dict[str, torch.Tensor]:
+def extract_student_state(path: str, prefix: str = 'student.',
+                          trust_pickle: bool = False) -> Dict[str, torch.Tensor]:
     """The student of a distiller checkpoint as a plain model state dict.
 
     Keeps exactly the ``student.*`` tensors (prefix stripped); adapters,
     projectors and (if present) teacher tensors are dropped. The result loads
-    strictly into the student-only config's model.
+    strictly into the student-only config's model. The file is read with
+    ``weights_only=True`` unless ``trust_pickle``.
     """
     from .state_dict_loading import state_dict_from_file
-    state = state_dict_from_file(path)
+    state = state_dict_from_file(path, trust_pickle=trust_pickle)
     student = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not student:
         raise KeyError(f'{path}: no {prefix}* tensors (is it a distillation checkpoint?)')

@@ -1,0 +1,50 @@
+"""Demo classification teacher on the shapes data (CPU-sized): the tiny MAE of
+``configs/pretrain/mae_vit-tiny-p8_1xb32-60e_shapes.py`` (64d, 4 blocks, patch
+8) fine-tuned with the MAE recipe (global pool + ``ln2``, layer decay 0.75,
+mixup / cutmix, label smoothing 0.1), 30 epochs. Set the MAE checkpoint with
+``--cfg-options model.backbone.init_cfg.checkpoint=PATH`` (``make demo`` does).
+"""
+_base_ = [
+    '../_base_/datasets/shapes-cls.py',
+    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/schedules/cls_adamw-ld-0.75_coslr_200e.py',
+]
+custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
+
+pretrained = 'work_dirs/demo/mae_teacher/epoch_60.pth'
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(
+        type='G2SDViT',
+        arch=dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=256),
+        img_size=64, patch_size=8, drop_path_rate=0.1, out_type='avg_featmap',
+        final_norm=False, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    neck=None,
+    head=dict(
+        type='LinearClsHead', num_classes=4, in_channels=64,
+        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+        init_cfg=[dict(type='TruncNormal', layer='Linear', std=2e-5)]),
+    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]))
+
+max_epochs = 30
+optim_wrapper = dict(
+    _delete_=True,
+    type='AnyDeviceAmpOptimWrapper', dtype='bfloat16',
+    constructor='LayerDecayOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.75))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=3,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 3, eta_min=1e-6, by_epoch=True,
+         begin=3, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=10)
+auto_scale_lr = dict(base_batch_size=32)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, max_keep_ckpts=1))
+randomness = dict(seed=0)
+# exact resume (random states + sampler-level skip) and kill-safe checkpoints:
+# g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
+custom_hooks = [dict(type='RandomStateHook')]

@@ -1,0 +1,170 @@
+"""Checkpoints that are either complete or absent, never truncated.
+
+mmengine 0.10 writes a checkpoint with ``open(path, 'wb').write(...)`` and the
+``last_checkpoint`` pointer with ``open(path, 'w')``: a process killed (OOM
+killer, preemption, SIGKILL) in the middle leaves a truncated file under the
+final name, and ``--resume`` then fails on it. ``CheckpointHook`` also
+deletes the oldest checkpoint (``max_keep_ckpts``) *before* writing the new
+one, so with ``max_keep_ckpts=1`` a kill during the write leaves no usable
+checkpoint at all while ``last_checkpoint`` still names the deleted file.
+
+This module provides
+
+* :func:`atomic_write`: write to a hidden temporary file in the target's
+  directory, ``fsync`` it, ``os.replace`` it onto the target (atomic on POSIX
+  and Windows within one file system), then ``fsync`` the directory. Readers
+  see the old file or the new one; a killed writer leaves the old file and a
+  stray ``.<name>.<random>.tmp`` next to it (never read by mmengine or
+  g2sd_mm; delete it at leisure);
+* :class:`AtomicLocalBackend`, mmengine's ``LocalBackend`` whose ``put`` and
+  ``put_text`` use :func:`atomic_write`, registered with ``mmengine.fileio``
+  as ``'atomic_local'`` (``backend_args=dict(backend='atomic_local')``);
+* :class:`AtomicCheckpointHook`, mmengine's ``CheckpointHook`` that writes
+  through ``AtomicLocalBackend`` (unless other ``backend_args`` or a remote
+  ``out_dir`` are given), writes ``last_checkpoint`` atomically *after* the
+  checkpoint, and deletes outdated checkpoints only after both. A kill at any
+  point leaves the previous checkpoint and a pointer to it (or the new
+  checkpoint and a pointer to the previous or the new one), so automatic
+  ``--resume`` always finds a complete checkpoint. During the write there is
+  one checkpoint more on disk than ``max_keep_ckpts``.
+
+Best checkpoints (``save_best``) are written atomically too, but mmengine
+still deletes the previous best one before writing the new one.
+"""
+import contextlib
+import os
+import os.path as osp
+import tempfile
+from pathlib import Path
+from typing import Optional, Union
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend, register_backend
+from mmengine.hooks import CheckpointHook
+from mmengine.registry import HOOKS
+
+__all__ = ['atomic_write', 'AtomicLocalBackend', 'AtomicCheckpointHook', 'ATOMIC_BACKEND']
+
+ATOMIC_BACKEND = 'atomic_local'
+_CHUNK = 16 << 20
+
+
+def _default_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()  # what ``open(path, 'w')`` would create
+
+
+def _write_all(f, data: bytes) -> None:
+    view = memoryview(data)
+    for start in range(0, len(view), _CHUNK):
+        f.write(view[start:start + _CHUNK])
+
+
+def _fsync_dir(directory: str) -> None:
+    if os.name != 'posix':
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse to sync directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Union[str, Path], data: Union[bytes, str], encoding: str = 'utf-8') -> None:
+    """Replace ``path`` by ``data`` atomically (see the module documentation)."""
+    if isinstance(data, str):
+        data = data.encode(encoding)
+    path = os.fspath(path)
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=directory)
+    os.close(fd)
+    try:
+        with open(tmp, 'wb') as f:
+            _write_all(f, data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend with atomic ``put``/``put_text``."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        atomic_write(filepath, obj)
+
+    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
+        atomic_write(filepath, obj, encoding=encoding)
+
+
+register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` whose checkpoints and ``last_checkpoint`` survive a kill.
+
+    Arguments as mmengine's ``CheckpointHook``; without ``backend_args`` (and
+    ``file_client_args``) a local ``out_dir`` is written through
+    :class:`AtomicLocalBackend`. In a config::
+
+        default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
+    """
+
+    def __init__(self, *args, out_dir: Optional[Union[str, Path]] = None,
+                 file_client_args: Optional[dict] = None, backend_args: Optional[dict] = None,
+                 **kwargs):
+        if backend_args is None and file_client_args is None and (
+                out_dir is None or '://' not in str(out_dir)):
+            backend_args = dict(backend=ATOMIC_BACKEND)
+        super().__init__(*args, out_dir=out_dir, file_client_args=file_client_args,
+                         backend_args=backend_args, **kwargs)
+
+    def _remove_checkpoint(self, step: int) -> None:
+        path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(step))
+        if self.file_backend.isfile(path):
+            self.file_backend.remove(path)
+        elif self.file_backend.isdir(path):  # checkpoints saved by deepspeed are directories
+            self.file_backend.rmtree(path)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        outdated = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                            and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+
+        runner.save_checkpoint(
+            self.out_dir,
+            ckpt_filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+
+        if not is_main_process():
+            return
+        atomic_write(osp.join(runner.work_dir, 'last_checkpoint'), str(self.last_ckpt))
+        if outdated is not None and outdated != step:
+            self._remove_checkpoint(outdated)
