@@ -99,7 +99,8 @@ def test_classification_distillation_two_processes_follow_one(tmp_path, shapes_r
     teacher = untrained_teacher(CLS_TEACHER_CFG, 'mmpretrain', tmp_path / 'cls_teacher.pth')
     one, two = one_and_two_processes(
         tmp_path, shapes_root, teacher, 2, 'model.student.backbone.init_cfg=None',
-        'train_cfg.val_interval=10', cfg=CLS_CFG)
+        'train_cfg.val_interval=10', f'val_dataloader.dataset.data_root={shapes_root}/cls',
+        f'test_dataloader.dataset.data_root={shapes_root}/cls', cfg=CLS_CFG)
     assert sorted(one) == list(range(1, 11))
     for it in one:
         assert set(one[it]) >= {'loss_cls', 'distill.loss_hard'}
