@@ -14,6 +14,7 @@ from mmpretrain.structures import DataSample
 from g2sd_mm.engine import CheckpointError
 from g2sd_mm.engine.layer_decay_optim_constructor import get_layer_id
 from g2sd_mm.models import MaskedAutoencoderViT
+from g2sd_mm.models.backbones import load_vit_classifier_pretrained
 from g2sd_mm.models.losses import HardDistillLoss, NKDLoss
 from g2sd_mm.models.utils.key_mapping import CLASSIFIER_PAIRS
 from g2sd_mm.models.utils.student_export import (encoder_to_mmpretrain_backbone,
@@ -261,6 +262,10 @@ def test_teacher_from_an_mae_encoder_gets_fresh_global_pool_norm(gd_export):
     backbone.init_weights()
     torch.testing.assert_close(backbone.pos_embed, encoder['pos_embed'])
     assert torch.all(backbone.ln2.weight == 1)
+    # the export's final norm has no place in a global-pool model: dropped, and said so
+    report = load_vit_classifier_pretrained(backbone, path)
+    assert report == dict(missing=['ln2.bias', 'ln2.weight'],
+                          ignored=['ln1.bias', 'ln1.weight'])
 
 
 def _official_classifier(teacher: ImageClassifier):

@@ -42,6 +42,7 @@ __all__ = ['G2SDViT', 'G2SDDistilledViT', 'load_vit_classifier_pretrained']
 # model (``ln2``, MAE's ``fc_norm``) is new when starting from a pre-trained
 # encoder.
 _MAY_MISS = re.compile(r'ln2\.(weight|bias)$')
+_FINAL_NORM = re.compile(r'ln1\.(weight|bias)$')
 
 
 def _has_pretrained(init_cfg) -> bool:
@@ -110,9 +111,6 @@ def load_vit_classifier_pretrained(backbone: VisionTransformer,
         if 'fc_norm.weight' in state and 'ln2.weight' in own:
             state['ln2.weight'] = state.pop('fc_norm.weight')
             state['ln2.bias'] = state.pop('fc_norm.bias')
-        if not getattr(backbone, 'final_norm', True):
-            state.pop('ln1.weight', None)
-            state.pop('ln1.bias', None)
         if 'dist_token' in own and 'dist_token' not in state and 'cls_token' in state:
             state['dist_token'] = state['cls_token'].clone()
             pos = state.get('pos_embed')
@@ -131,8 +129,11 @@ def load_vit_classifier_pretrained(backbone: VisionTransformer,
         return resize_pos_embed(value, (side, side), backbone.patch_embed.init_out_size,
                                 num_prefix_tokens=extra_tokens)
 
+    # a global-pool model (final_norm=False) has no final norm to take
+    final_norm = None if getattr(backbone, 'final_norm', True) else _FINAL_NORM
     return load_encoder_state(backbone, checkpoint, prefix, _MAY_MISS, resize,
-                              'global-pool norm (ln2) entries', convert=convert)
+                              'global-pool norm (ln2) entries', convert=convert,
+                              also_ignore=final_norm)
 
 
 def _has_class_slot(entries: int) -> bool:

@@ -384,7 +384,8 @@ def source_name(checkpoint) -> str:
 
 def load_encoder_state(backbone: nn.Module, checkpoint, prefix: Optional[str],
                        may_miss: 're.Pattern', resize, what_may_miss: str,
-                       convert=None) -> Dict[str, list]:
+                       convert=None, also_ignore: Optional['re.Pattern'] = None
+                       ) -> Dict[str, list]:
     """Strict encoder loading shared by the ViT backbones.
 
     Reads ``checkpoint`` (path or state dict) in any supported layout, drops
@@ -392,7 +393,8 @@ def load_encoder_state(backbone: nn.Module, checkpoint, prefix: Optional[str],
     be absent, passes shape-mismatched tensors through ``resize(key, value,
     wanted_shape)`` and raises :class:`CheckpointError` naming the source for
     anything else. ``convert(state)``, if given, maps the official-layout state
-    to the backbone's own key layout before the comparison.
+    to the backbone's own key layout before the comparison; keys the backbone
+    lacks that match ``also_ignore`` are dropped (and reported) like ``_IGNORED``.
     """
     source = source_name(checkpoint)
     ckpt = load_checkpoint_file(source) if source != '<state dict>' else checkpoint
@@ -400,7 +402,8 @@ def load_encoder_state(backbone: nn.Module, checkpoint, prefix: Optional[str],
     if convert is not None:
         state = convert(state)
     own = backbone.state_dict()
-    ignored = sorted(k for k in state if k not in own and _IGNORED.match(k))
+    ignored = sorted(k for k in state if k not in own and (
+        _IGNORED.match(k) or (also_ignore is not None and also_ignore.match(k))))
     state = {k: v for k, v in state.items() if k not in ignored}
     missing = sorted(set(own) - set(state))
     allowed = [k for k in missing if may_miss.match(k)]
