@@ -1,0 +1,1 @@
+"""Key maps between checkpoint layouts (pure functions over state dicts)."""
