@@ -2,13 +2,15 @@
 
 Importing the package registers every component into the registry of the
 library whose runner uses it, and allow-lists mmengine's checkpoint contents
-for torch's safe ``weights_only`` loading (see ``g2sd_mm.engine.safe_checkpoint``).
+for torch's safe ``weights_only`` loading and routes every checkpoint mmengine
+reads through g2sd_mm's safe reader (see ``g2sd_mm.checkpoint.schemes``).
 """
-from .engine import register_safe_globals
+from .checkpoint import register_safe_loading
 from .version import __version__
 
-register_safe_globals()
+register_safe_loading()
 
+from . import engine  # noqa: E402,F401  (registers hooks, loops, optimizer parts)
 from . import models  # noqa: E402,F401  (registers the components)
 from . import datasets  # noqa: E402,F401
 

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 
-from g2sd_mm.models.utils.student_export import encoder_to_mmpretrain_backbone
+from g2sd_mm.checkpoint import encoder_to_mmpretrain_backbone
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)

@@ -42,8 +42,7 @@ from PIL import Image
 from g2sd_mm.datasets import CheckedBaseSegDataset, CheckedCustomDataset, SampleError
 from g2sd_mm.datasets import checked_dataset
 from g2sd_mm.demo import DET_METAINFO, SEG_METAINFO, generate_shapes
-from g2sd_mm.engine.safe_checkpoint import (CheckpointError, check_checkpoint_fits,
-                                            load_checkpoint_file)
+from g2sd_mm.checkpoint import CheckpointError, check_checkpoint_fits, load_checkpoint_file
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_DET = osp.join(ROOT, 'tests', 'configs', 'maskrcnn_tiny_shapes.py')

@@ -15,9 +15,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import g2sd_mm  # noqa: F401
+from g2sd_mm.checkpoint import check_checkpoint_fits
 from g2sd_mm.engine.launch import (add_common_args, finish_launch, load_tool_config,
                                    prepare_launch_cfg)
-from g2sd_mm.engine.safe_checkpoint import check_checkpoint_fits
 
 
 def parse_args():

@@ -10,12 +10,9 @@ checkpoint at all while ``last_checkpoint`` still names the deleted file.
 
 This module provides
 
-* :func:`atomic_write`: write to a hidden temporary file in the target's
-  directory, ``fsync`` it, ``os.replace`` it onto the target (atomic on POSIX
-  and Windows within one file system), then ``fsync`` the directory. Readers
-  see the old file or the new one; a killed writer leaves the old file and a
-  stray ``.<name>.<random>.tmp`` next to it (never read by mmengine or
-  g2sd_mm; delete it at leisure);
+* the writer: :func:`g2sd_mm.checkpoint.atomic_write` (temporary file in the
+  target's directory, ``fsync``, ``os.replace``; a killed writer leaves the old
+  file and a stray ``.<name>.<random>.tmp`` next to it);
 * :class:`AtomicLocalBackend`, mmengine's ``LocalBackend`` whose ``put`` and
   ``put_text`` use :func:`atomic_write`, registered with ``mmengine.fileio``
   as ``'atomic_local'`` (``backend_args=dict(backend='atomic_local')``);
@@ -31,10 +28,7 @@ This module provides
 Best checkpoints (``save_best``) are written atomically too, but mmengine
 still deletes the previous best one before writing the new one.
 """
-import contextlib
-import os
 import os.path as osp
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
@@ -43,60 +37,11 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
-__all__ = ['atomic_write', 'AtomicLocalBackend', 'AtomicCheckpointHook', 'ATOMIC_BACKEND']
+from ..checkpoint.atomic import atomic_write
+
+__all__ = ['AtomicLocalBackend', 'AtomicCheckpointHook', 'ATOMIC_BACKEND']
 
 ATOMIC_BACKEND = 'atomic_local'
-_CHUNK = 16 << 20
-
-
-def _default_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-_FILE_MODE = _default_file_mode()  # what ``open(path, 'w')`` would create
-
-
-def _write_all(f, data: bytes) -> None:
-    view = memoryview(data)
-    for start in range(0, len(view), _CHUNK):
-        f.write(view[start:start + _CHUNK])
-
-
-def _fsync_dir(directory: str) -> None:
-    if os.name != 'posix':
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse to sync directories
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Union[str, Path], data: Union[bytes, str], encoding: str = 'utf-8') -> None:
-    """Replace ``path`` by ``data`` atomically (see the module documentation)."""
-    if isinstance(data, str):
-        data = data.encode(encoding)
-    path = os.fspath(path)
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=directory)
-    os.close(fd)
-    try:
-        with open(tmp, 'wb') as f:
-            _write_all(f, data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
 
 
 class AtomicLocalBackend(LocalBackend):

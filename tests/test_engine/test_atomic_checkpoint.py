@@ -15,15 +15,15 @@ import time
 import pytest
 import torch
 
-from g2sd_mm.engine import AtomicLocalBackend, atomic_write
-from g2sd_mm.engine import atomic_checkpoint
+from g2sd_mm.checkpoint import atomic, atomic_write
+from g2sd_mm.engine import AtomicLocalBackend
 
 # Patches for the child processes: block half-way through writing a file named BLOCK,
 # in atomic_write (its temporary file) and in mmengine's LocalBackend (the control).
 BLOCKING = textwrap.dedent('''
     import os, sys, time
     import mmengine.fileio.backends.local_backend as local_backend
-    from g2sd_mm.engine import atomic_checkpoint
+    from g2sd_mm.checkpoint import atomic
 
     BLOCK, MARKER = sys.argv[1], sys.argv[2]
 
@@ -36,8 +36,8 @@ BLOCKING = textwrap.dedent('''
         os.replace(MARKER + '.part', MARKER)
         time.sleep(600)
 
-    write_all = atomic_checkpoint._write_all
-    atomic_checkpoint._write_all = lambda f, data: stop_half_way(f, data) if \\
+    write_all = atomic._write_all
+    atomic._write_all = lambda f, data: stop_half_way(f, data) if \\
         os.path.basename(f.name).startswith('.' + BLOCK + '.') else write_all(f, data)
 
     class _Blocking:
@@ -96,7 +96,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     def fail(f, data):
         f.write(data[:2])
         raise OSError('disk full')
-    monkeypatch.setattr(atomic_checkpoint, '_write_all', fail)
+    monkeypatch.setattr(atomic, '_write_all', fail)
     with pytest.raises(OSError, match='disk full'):
         AtomicLocalBackend().put(b'new data', path)
     assert path.read_bytes() == b'old' and os.listdir(tmp_path) == ['f.bin']

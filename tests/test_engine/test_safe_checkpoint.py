@@ -6,7 +6,7 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from g2sd_mm.engine import CheckpointError, load_checkpoint_file
+from g2sd_mm.checkpoint import CheckpointError, UnsafeCheckpointError, load_checkpoint_file
 
 
 class _WritesFile:
@@ -102,7 +102,6 @@ def test_mmengine_loads_go_through_the_safe_loader(tmp_path, monkeypatch):
     from mmengine.model import BaseModule
     from mmengine.runner import load_checkpoint
 
-    from g2sd_mm.engine.safe_checkpoint import UnsafeCheckpointError
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     path, victim = _evil(tmp_path, dict(state_dict=dict(weight=torch.ones(2, 2),
                                                         bias=torch.ones(2))))
@@ -130,12 +129,10 @@ def _tiny_mae_state():
 
 
 def _readers():
-    from g2sd_mm.engine.safe_checkpoint import check_checkpoint_fits
+    from g2sd_mm.checkpoint import (check_checkpoint_fits, extract_student_state,
+                                    load_mae_checkpoint, load_state_dict_strict,
+                                    student_encoder_state)
     from g2sd_mm.models import MaskedAutoencoderViT, ViTDet
-    from g2sd_mm.models.utils import load_mae_checkpoint
-    from g2sd_mm.models.utils.state_dict_loading import load_state_dict_strict
-    from g2sd_mm.models.utils.student_export import (extract_student_state,
-                                                     student_encoder_state)
     mae = dict(arch=dict(embed_dim=16, depth=1, num_heads=2), img_size=32, patch_size=16,
                decoder_embed_dim=8, decoder_depth=1, decoder_num_heads=2)
     vitdet = dict(arch=dict(embed_dim=16, depth=1, num_heads=2), img_size=32,

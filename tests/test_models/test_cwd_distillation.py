@@ -12,9 +12,8 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from g2sd_mm.engine import CheckpointError
+from g2sd_mm.checkpoint import CheckpointError, extract_student_state
 from g2sd_mm.models.losses import ChannelWiseDivergence
-from g2sd_mm.models.utils.student_export import extract_student_state
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_SEG = osp.join(ROOT, 'tests', 'configs', 'upernet_tiny_shapes.py')

@@ -13,9 +13,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from g2sd_mm.engine import CheckpointError
+from g2sd_mm.checkpoint import CheckpointError, extract_student_state
 from g2sd_mm.models.losses import FRSLoss
-from g2sd_mm.models.utils.student_export import extract_student_state
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_DET = osp.join(ROOT, 'tests', 'configs', 'maskrcnn_tiny_shapes.py')

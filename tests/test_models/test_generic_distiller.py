@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmengine.optim import OptimWrapper
 from tiny_models import STUDENT, TEACHER, build_distiller
 
-from g2sd_mm.engine import CheckpointError
+from g2sd_mm.checkpoint import CheckpointError
 from g2sd_mm.models.utils import masking_from_noise
 
 

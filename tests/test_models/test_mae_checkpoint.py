@@ -3,10 +3,9 @@ import torch
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from tiny_models import TEACHER, module_kwargs
 
-from g2sd_mm.engine import CheckpointError
+from g2sd_mm.checkpoint import (CheckpointError, load_mae_checkpoint, mmpretrain_to_official,
+                                official_to_mmpretrain)
 from g2sd_mm.models import MaskedAutoencoderViT
-from g2sd_mm.models.utils import (load_mae_checkpoint, mmpretrain_to_official,
-                                  official_to_mmpretrain)
 
 
 def _teacher(decoder_depth=2, **kw):

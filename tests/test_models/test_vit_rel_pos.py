@@ -2,10 +2,10 @@ import pytest
 import timm
 import torch
 
-from g2sd_mm.engine.safe_checkpoint import CheckpointError
-from g2sd_mm.models import MaskedAutoencoderViT, ViTRelPos, load_vit_rel_pos_pretrained
+from g2sd_mm.checkpoint import (CheckpointError, encoder_to_mmpretrain_backbone,
+                                load_vit_rel_pos_pretrained)
+from g2sd_mm.models import MaskedAutoencoderViT, ViTRelPos
 from g2sd_mm.models.backbones.vit_rel_pos import resize_rel_pos_table
-from g2sd_mm.models.utils.student_export import encoder_to_mmpretrain_backbone
 
 ARCH = dict(embed_dim=32, depth=4, num_heads=2)
 NEW = sorted([f'blocks.{i}.rel_pos.relative_position_bias_table' for i in range(4)]
@@ -192,7 +192,7 @@ def test_full_mae_and_segmentor_checkpoints(mae_encoder):
     seg['decode_head.conv_seg.weight'] = torch.zeros(1)
     dst = _vit(img_size=96)
     info = load_vit_rel_pos_pretrained(dst, {'state_dict': seg})
-    assert info == dict(missing=[], ignored=[])
+    assert info['missing'] == [] and info['ignored'] == []
     assert dst.blocks[0].rel_pos.relative_position_bias_table.shape == (11 * 11 + 3, 2)
     torch.testing.assert_close(dst.blocks[2].ls1.gamma, src.blocks[2].ls1.gamma)
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from timm.models.vision_transformer import Block as VitBlock
 
-from g2sd_mm.engine.safe_checkpoint import CheckpointError
-from g2sd_mm.models import MaskedAutoencoderViT, ViTDet, load_vit_pretrained
-from g2sd_mm.models.utils.student_export import encoder_to_mmpretrain_backbone
+from g2sd_mm.checkpoint import (CheckpointError, encoder_to_mmpretrain_backbone,
+                                load_vit_pretrained)
+from g2sd_mm.models import MaskedAutoencoderViT, ViTDet
 
 ARCH = dict(embed_dim=32, depth=4, num_heads=2)
 

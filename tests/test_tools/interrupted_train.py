@@ -31,6 +31,7 @@ def main():
     train_args = args.train_args[1:] if args.train_args[:1] == ['--'] else args.train_args
 
     sys.path.insert(0, ROOT)
+    from g2sd_mm.checkpoint import atomic
     from g2sd_mm.engine import atomic_checkpoint
 
     if args.kill_after_checkpoint:
@@ -44,7 +45,7 @@ def main():
         atomic_checkpoint.AtomicCheckpointHook._save_checkpoint_with_step = save_then_die
 
     if args.block_writing:
-        write_all = atomic_checkpoint._write_all
+        write_all = atomic._write_all
 
         def write_half_and_wait(f, data):
             if not osp.basename(f.name).startswith(f'.{args.block_writing}.'):
@@ -57,7 +58,7 @@ def main():
             os.replace(args.marker + '.part', args.marker)
             time.sleep(600)
 
-        atomic_checkpoint._write_all = write_half_and_wait
+        atomic._write_all = write_half_and_wait
 
     sys.argv = [osp.join(ROOT, 'tools', 'train.py')] + train_args
     runpy.run_path(sys.argv[0], run_name='__main__')

@@ -113,7 +113,7 @@ def test_student_export_loads_into_mmpretrain_and_timm(gd_run, tmp_path):
 
     # all three compute the same features as the distilled student
     from g2sd_mm.models import MaskedAutoencoderViT
-    from g2sd_mm.models.utils.mae_checkpoint import load_mae_checkpoint
+    from g2sd_mm.checkpoint import load_mae_checkpoint
     student_cfg = dict(s)
     student_cfg.pop('type')
     student = MaskedAutoencoderViT(**student_cfg).eval()

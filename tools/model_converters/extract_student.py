@@ -8,15 +8,13 @@ into the student-only config of the same stage (e.g. ``tools/test.py
 STUDENT_CONFIG OUT.pth``).
 
 The input is read with ``weights_only=True``: a file holding pickled objects
-other than tensors is refused unless ``--trust-pickle`` is given.
+other than tensors is refused unless ``--trust-pickle`` is given. The output is
+written atomically: a failed write leaves an existing OUT.pth untouched.
 """
 import argparse
-import os
 import os.path as osp
 
-import torch
-
-from g2sd_mm.models.utils.student_export import extract_student_state
+from g2sd_mm.checkpoint import atomic_save, extract_student_state
 
 
 def main():
@@ -29,8 +27,7 @@ def main():
         'only for files from a source you trust')
     args = parser.parse_args()
     state = extract_student_state(args.checkpoint, trust_pickle=args.trust_pickle)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    torch.save(dict(state_dict=state, meta=dict(source=osp.abspath(args.checkpoint))), args.out)
+    atomic_save(dict(state_dict=state, meta=dict(source=osp.abspath(args.checkpoint))), args.out)
     print(f'wrote {len(state)} student tensors to {args.out}')
 
 

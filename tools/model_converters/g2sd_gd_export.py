@@ -15,16 +15,13 @@ Accepts g2sd_mm stage-1 checkpoints and the G2SD reference implementation's
 released stage-1 students.
 
 The input is read with ``weights_only=True``: a file holding pickled objects
-other than tensors is refused unless ``--trust-pickle`` is given.
+other than tensors is refused unless ``--trust-pickle`` is given. Each output
+is written atomically: a failed write leaves an existing file untouched.
 """
 import argparse
-import os
 import os.path as osp
 
-import torch
-
-from g2sd_mm.models.utils.student_export import (encoder_to_mmpretrain_backbone,
-                                                 student_encoder_state)
+from g2sd_mm.checkpoint import atomic_save, encoder_to_mmpretrain_backbone, student_encoder_state
 
 
 def main():
@@ -37,12 +34,10 @@ def main():
         'only for files from a source you trust')
     args = parser.parse_args()
     encoder = student_encoder_state(args.checkpoint, trust_pickle=args.trust_pickle)
-    out_dir = osp.dirname(osp.abspath(args.out_prefix))
-    os.makedirs(out_dir, exist_ok=True)
     backbone = encoder_to_mmpretrain_backbone(encoder)
     meta = dict(source=osp.abspath(args.checkpoint), layout='mmpretrain VisionTransformer')
-    torch.save(dict(state_dict=backbone, meta=meta), args.out_prefix + '_backbone.pth')
-    torch.save(encoder, args.out_prefix + '_timm.pth')
+    atomic_save(dict(state_dict=backbone, meta=meta), args.out_prefix + '_backbone.pth')
+    atomic_save(encoder, args.out_prefix + '_timm.pth')
     n = sum(v.numel() for v in encoder.values())
     print(f'student encoder: {len(encoder)} tensors, {n / 1e6:.2f}M values')
     print(f'wrote {args.out_prefix}_backbone.pth and {args.out_prefix}_timm.pth')

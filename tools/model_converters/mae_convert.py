@@ -9,14 +9,12 @@ g2sd_mm loads either layout directly, so this is only needed to hand weights to
 other code bases.
 
 Inputs are read with ``weights_only=True``: a file holding pickled objects
-other than tensors is refused unless ``--trust-pickle`` is given.
+other than tensors is refused unless ``--trust-pickle`` is given. The output is
+written atomically: a failed write leaves an existing OUT.pth untouched.
 """
 import argparse
 
-import torch
-
-from g2sd_mm.models.utils.key_mapping import official_to_mmpretrain
-from g2sd_mm.models.utils.mae_checkpoint import read_mae_checkpoint
+from g2sd_mm.checkpoint import atomic_save, official_to_mmpretrain, read_mae_checkpoint
 
 
 def main():
@@ -33,9 +31,9 @@ def main():
     if projector:
         print(f'note: dropping {len(projector)} projector tensors (not part of MAE)')
     if args.to == 'official':
-        torch.save(dict(model=state), args.dst)
+        atomic_save(dict(model=state), args.dst)
     else:
-        torch.save(dict(state_dict=official_to_mmpretrain(state)), args.dst)
+        atomic_save(dict(state_dict=official_to_mmpretrain(state)), args.dst)
     print(f'{args.src} ({layout} layout, {len(state)} tensors) -> {args.dst} ({args.to})')
 
 

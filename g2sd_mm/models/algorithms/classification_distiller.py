@@ -6,9 +6,9 @@ import torch.nn as nn
 from mmengine.structures import BaseDataElement
 from mmpretrain.registry import MODELS
 
-from ...engine.safe_checkpoint import CheckpointError
-from ..utils.key_mapping import official_classifier_to_mmpretrain
-from ..utils.state_dict_loading import load_state_dict_strict, state_dict_from_file
+from ...checkpoint.errors import CheckpointError
+from ...checkpoint.layouts.mae import official_classifier_to_mmpretrain
+from ...checkpoint.loading import load_state_dict_strict, state_dict_from_file
 from .base_distiller import BaseDistiller
 
 

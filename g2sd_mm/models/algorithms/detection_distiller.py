@@ -6,8 +6,8 @@ import torch.nn as nn
 from mmdet.registry import MODELS
 from mmengine.structures import BaseDataElement
 
+from ...checkpoint.loading import load_state_dict_strict
 from ..utils.recorder import OutputRecorder
-from ..utils.state_dict_loading import load_state_dict_strict
 from .base_distiller import BaseDistiller
 
 

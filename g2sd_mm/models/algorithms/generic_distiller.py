@@ -11,7 +11,7 @@ import torch.nn as nn
 from mmengine.logging import MessageHub, print_log
 from mmpretrain.registry import MODELS
 
-from ..utils.mae_checkpoint import load_mae_checkpoint
+from ...checkpoint.mae import load_mae_checkpoint
 from ..utils.masking import MaskIndices, masking_from_noise
 from .base_distiller import BaseDistiller
 

@@ -19,9 +19,8 @@ computes attention by hand; and it resizes relative-position tables with
 scipy's removed ``interp2d``. Here every resize is ``F.interpolate``.
 """
 import math
-import re
 from functools import partial
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -31,16 +30,14 @@ from mmseg.registry import MODELS
 from timm.layers import PatchEmbed, gen_relative_position_index, trunc_normal_, use_fused_attn
 from timm.models.vision_transformer import Block
 
-from ...engine.safe_checkpoint import CheckpointError
+from ...checkpoint.loading import run_init_cfg
+from ...checkpoint.vit_backbones import load_vit_rel_pos_pretrained
 from ..utils.pos_embed import resize_pos_embed
 from .masked_autoencoder_vit import resolve_arch
-from .vitdet import _pair, _resize_abs_pos, load_encoder_state, run_init_cfg, source_name
+from .vitdet import _pair
 
-__all__ = ['ViTRelPos', 'RelativePositionBias', 'load_vit_rel_pos_pretrained']
+__all__ = ['ViTRelPos', 'RelativePositionBias', 'resize_rel_pos_table']
 
-# Parameters a plain ViT checkpoint does not have; they keep their init.
-_NEW_PARAMS = re.compile(r'blocks\.\d+\.(rel_pos\.relative_position_bias_table|ls[12]\.gamma)$')
-_REL_TABLE = re.compile(r'blocks\.\d+\.rel_pos\.relative_position_bias_table$')
 _NUM_EXTRA = 3  # cls->token, token->cls, cls->cls
 
 
@@ -152,7 +149,7 @@ class ViTRelPos(BaseModule):
             ``None`` follows timm's ``use_fused_attn()``.
         init_cfg (dict | list, optional): ``dict(type='Pretrained',
             checkpoint=PATH[, prefix=...])`` loads through
-            :func:`load_vit_rel_pos_pretrained` (strict, see there).
+            :func:`g2sd_mm.checkpoint.load_vit_rel_pos_pretrained` (strict, see there).
 
     Example:
         >>> model = ViTRelPos(dict(embed_dim=32, depth=4, num_heads=2), img_size=64,
@@ -228,7 +225,7 @@ class ViTRelPos(BaseModule):
 
     def init_weights(self) -> None:
         """Run ``init_cfg``; a ``Pretrained`` entry goes through
-        :func:`load_vit_rel_pos_pretrained`."""
+        :func:`g2sd_mm.checkpoint.load_vit_rel_pos_pretrained`."""
         run_init_cfg(self, load_vit_rel_pos_pretrained)
 
     def no_weight_decay(self) -> set:
@@ -273,56 +270,3 @@ class ViTRelPos(BaseModule):
                 outs.append(x[:, 1:].transpose(1, 2).reshape(b, self.embed_dim, *grid)
                             .contiguous())
         return tuple(outs)
-
-
-# ------------------------------------------------------------------ loading
-def _resize_table(value: torch.Tensor, want: torch.Size, window: Tuple[int, int],
-                  key: str, source: str) -> torch.Tensor:
-    """A checkpoint table for a square window -> the model's ``want`` shape."""
-    side = (math.isqrt(value.shape[0] - _NUM_EXTRA) + 1) // 2
-    if (2 * side - 1) ** 2 + _NUM_EXTRA != value.shape[0]:
-        raise CheckpointError(f'{source}: {key} has {value.shape[0]} rows, which is not the '
-                              'table of a square window')
-    out = resize_rel_pos_table(value, (side, side), window)
-    assert out.shape == want
-    return out
-
-
-def load_vit_rel_pos_pretrained(backbone: ViTRelPos,
-                                checkpoint: Union[str, Mapping[str, torch.Tensor]],
-                                prefix: Optional[str] = None) -> Dict[str, list]:
-    """Strictly load ViT encoder weights into a :class:`ViTRelPos`.
-
-    Accepts what :func:`g2sd_mm.models.backbones.vitdet.load_vit_pretrained`
-    accepts (official MAE / timm weights, mmpretrain ``VisionTransformer`` /
-    MAE weights such as the stage-1 student export, g2sd_mm stage-1
-    checkpoints, segmentor checkpoints with a ViTRelPos backbone), detecting
-    the ``student.backbone.`` / ``backbone.`` / ``student.`` prefix when
-    ``prefix`` is not given.
-
-    ``pos_embed`` on another grid (with or without a class-token slot) is
-    resampled bicubically to the model's grid, relative-position tables of a
-    square window bicubically to the model's window. Relative-position tables
-    and layer-scale factors may be absent (they keep their init: zero and
-    ``layer_scale_init_value``); the final norm, classifier head and MAE
-    decoder are dropped. Any other missing or extra key and any shape mismatch
-    raises.
-
-    Returns:
-        dict: ``missing`` (parameters left at init) and ``ignored`` (checkpoint
-        keys dropped) key lists.
-
-    Raises:
-        FileNotFoundError: ``checkpoint`` is a path that does not exist.
-        CheckpointError: the weights do not fit; the message names the source.
-    """
-    def resize(key, value, want):
-        if key == 'pos_embed' and value.dim() == 3 and value.shape[-1] == want[-1]:
-            return _resize_abs_pos(value, backbone.grid_size, source_name(checkpoint))
-        if _REL_TABLE.match(key) and value.dim() == 2 and value.shape[1] == want[1] \
-                and value.shape[0] != want[0]:
-            return _resize_table(value, want, backbone.grid_size, key, source_name(checkpoint))
-        return value
-
-    return load_encoder_state(backbone, checkpoint, prefix, _NEW_PARAMS, resize,
-                              'relative-position tables and layer scale')

@@ -9,36 +9,22 @@ names therefore follow the official MAE / timm ViT layout
 and ``rel_pos_w``, so a stage-1 student encoder loads with only the relative
 position tables missing.
 """
-import math
-import re
 from functools import partial
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmdet.registry import MODELS
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import PretrainedInit
 from timm.layers import PatchEmbed, trunc_normal_, use_fused_attn
 from timm.models.vision_transformer_sam import Block
 
-from ...engine.safe_checkpoint import CheckpointError, load_checkpoint_file
-from ..utils.key_mapping import mmpretrain_to_official
+from ...checkpoint.loading import run_init_cfg
+from ...checkpoint.vit_backbones import load_vit_pretrained
 from ..utils.pos_embed import resize_pos_embed
 from .masked_autoencoder_vit import resolve_arch
 
-__all__ = ['ViTDet', 'load_vit_pretrained']
-
-_REL_POS = re.compile(r'blocks\.\d+\.attn\.rel_pos_[hw]$')
-# Keys of MAE / timm / G2SD-reference checkpoints that a detection backbone does
-# not use: the class token (ViTDet has none), the final norm and classifier,
-# the MAE decoder, and the reference stage-1 projection heads.
-_IGNORED = re.compile(r'(cls_token|mask_token|norm\.|fc_norm\.|head\.|decoder'
-                      r'|encoderfeature_pred\.)')
-# Prefixes tried, in order, when a checkpoint has no bare encoder keys.
-_AUTO_PREFIXES = ('student.backbone.', 'backbone.', 'student.')
+__all__ = ['ViTDet']
 
 
 @MODELS.register_module()
@@ -79,7 +65,7 @@ class ViTDet(BaseModule):
             timm's ``use_fused_attn()``.
         init_cfg (dict | list, optional): ``dict(type='Pretrained',
             checkpoint=PATH[, prefix=...])`` loads through
-            :func:`load_vit_pretrained` (strict, see there).
+            :func:`g2sd_mm.checkpoint.load_vit_pretrained` (strict, see there).
 
     Example:
         >>> model = ViTDet(dict(embed_dim=32, depth=2, num_heads=2), img_size=64,
@@ -163,7 +149,8 @@ class ViTDet(BaseModule):
                 nn.init.zeros_(p)
 
     def init_weights(self) -> None:
-        """Run ``init_cfg``; a ``Pretrained`` entry goes through :func:`load_vit_pretrained`."""
+        """Run ``init_cfg``; a ``Pretrained`` entry goes through
+        :func:`g2sd_mm.checkpoint.load_vit_pretrained`."""
         run_init_cfg(self, load_vit_pretrained)
 
     def no_weight_decay(self) -> set:
@@ -208,234 +195,3 @@ def _pair(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
     if len(size) != 2:
         raise ValueError(f'expected an int or (H, W), got {size}')
     return size
-
-
-# ------------------------------------------------------------------ loading
-def _unwrap(ckpt, source: str) -> Dict[str, torch.Tensor]:
-    if not isinstance(ckpt, Mapping):
-        raise CheckpointError(f'{source}: expected a dict checkpoint, got {type(ckpt).__name__}')
-    for key in ('state_dict', 'model'):
-        if isinstance(ckpt.get(key), Mapping):
-            ckpt = ckpt[key]
-            break
-    state = dict(ckpt)
-    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f'{source}: no tensor state dict found (top-level keys: '
-                              f'{sorted(map(str, state))[:10]})')
-    return state
-
-
-def _select(state: Dict[str, torch.Tensor], prefix: Optional[str],
-            source: str) -> Dict[str, torch.Tensor]:
-    """Keep the keys under ``prefix`` (stripped); ``None`` detects the prefix."""
-    if prefix is None and not any(k.startswith(('blocks.', 'patch_embed.', 'layers.'))
-                                  for k in state):
-        prefix = next((p for p in _AUTO_PREFIXES if any(k.startswith(p) for k in state)), None)
-    if not prefix:
-        return state
-    if not prefix.endswith('.'):
-        prefix += '.'
-    kept = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    if not kept:
-        raise CheckpointError(f'{source}: no key starts with {prefix!r} (first keys: '
-                              f'{sorted(state)[:8]})')
-    return kept
-
-
-def _to_official(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """mmpretrain ``VisionTransformer`` names -> official/timm names.
-
-    Keys without an mmpretrain encoder mapping are kept as they are, so the
-    strict check below reports them.
-    """
-    if not any(k.startswith(('layers.', 'patch_embed.projection.')) for k in state):
-        return state
-    out = {}
-    for key, value in state.items():
-        try:
-            (new_key, _), = mmpretrain_to_official({'backbone.' + key: value}).items()
-        except KeyError:
-            new_key = key
-        out[new_key] = value
-    return out
-
-
-def _resize_abs_pos(value: torch.Tensor, grid: Tuple[int, int], source: str) -> torch.Tensor:
-    """A ``(1, [1 +] S*S, C)`` table -> ``(1, 1 + Gh*Gw, C)`` (entry 0 = class slot)."""
-    n = value.shape[1]
-    side = math.isqrt(n)
-    if side * side == n:  # no class-token slot
-        value = torch.cat([value.new_zeros(1, 1, value.shape[2]), value], dim=1)
-    else:
-        side = math.isqrt(n - 1)
-        if side * side != n - 1:
-            raise CheckpointError(f'{source}: pos_embed has {n} entries, which is neither a '
-                                  'square grid nor a square grid plus a class token')
-    return resize_pos_embed(value, (side, side), grid)
-
-
-def _resize_rel_pos(value: torch.Tensor, length: int) -> torch.Tensor:
-    """Linearly resample a ``(L, head_dim)`` relative-position table to ``length`` rows."""
-    out = F.interpolate(value.t().unsqueeze(0).float(), size=length, mode='linear')
-    return out.squeeze(0).t().to(value.dtype)
-
-
-def _preview(keys, limit: int = 12) -> str:
-    """Readable key list with block indices folded: ``blocks.{0-3}.attn.qkv.weight``."""
-    folded: Dict[str, set] = {}
-    for key in keys:
-        m = re.match(r'(.*?blocks)\.(\d+)\.(.*)', key)
-        name = f'{m.group(1)}.{{i}}.{m.group(3)}' if m else key
-        folded.setdefault(name, set())
-        if m:
-            folded[name].add(int(m.group(2)))
-    parts = []
-    for name, idx in folded.items():
-        if idx:
-            span = str(min(idx)) if len(idx) == 1 else f'{min(idx)}-{max(idx)}'
-            name = name.replace('{i}', '{' + span + '}' if len(idx) > 1 else span)
-        parts.append(name)
-    more = f' ... (+{len(parts) - limit} more)' if len(parts) > limit else ''
-    return ', '.join(parts[:limit]) + more
-
-
-def load_vit_pretrained(backbone: ViTDet,
-                        checkpoint: Union[str, Mapping[str, torch.Tensor]],
-                        prefix: Optional[str] = None) -> Dict[str, list]:
-    """Strictly load ViT encoder weights into a :class:`ViTDet`.
-
-    Accepted inputs (files are read with ``load_checkpoint_file``, i.e.
-    ``weights_only``):
-
-    * official MAE / timm ViT weights (``ckpt['model']`` or a bare dict),
-      with or without the MAE decoder;
-    * mmpretrain ``VisionTransformer`` / MAE weights (``state_dict`` with
-      ``backbone.layers.N...``), e.g. the stage-1 student export;
-    * g2sd_mm stage-1 checkpoints (``student.*``) and detectors whose backbone
-      is a ViTDet (``backbone.blocks.N...``, ``student.backbone...``).
-
-    Without ``prefix`` the first of ``student.backbone.``, ``backbone.``,
-    ``student.`` present is used when the file has no bare encoder keys; keys
-    outside the prefix (neck, heads, teacher, data preprocessor) are not read.
-
-    ``pos_embed`` on another grid (with or without a class-token slot) is
-    resampled bicubically, relative-position tables of another length
-    linearly. The relative-position tables may be absent (they keep their zero
-    init); the class token, final norm, classifier head and MAE decoder are
-    dropped. Any other missing or extra key and any shape mismatch raises.
-
-    Args:
-        backbone (ViTDet): the model to fill.
-        checkpoint (str | dict): a file path or a loaded checkpoint/state dict.
-        prefix (str, optional): only read keys under this prefix (stripped).
-
-    Returns:
-        dict: ``missing`` (relative-position tables left at init) and
-        ``ignored`` (checkpoint keys dropped) key lists.
-
-    Raises:
-        FileNotFoundError: ``checkpoint`` is a path that does not exist.
-        CheckpointError: the weights do not fit; the message names the source.
-    """
-    def resize(key, value, want):
-        if key == 'pos_embed' and value.dim() == 3 and value.shape[-1] == want[-1]:
-            return _resize_abs_pos(value, backbone.pretrain_grid_size, source_name(checkpoint))
-        if _REL_POS.match(key) and value.dim() == 2 and value.shape[1] == want[1] \
-                and value.shape[0] != want[0]:
-            return _resize_rel_pos(value, want[0])
-        return value
-
-    return load_encoder_state(backbone, checkpoint, prefix, _REL_POS, resize,
-                              'relative-position tables')
-
-
-def run_init_cfg(backbone: BaseModule, load_fn) -> None:
-    """Run a ViT backbone's ``init_cfg``, sending a ``Pretrained`` entry to
-    ``load_fn(backbone, checkpoint, prefix=...)`` (strict) instead of mmengine's
-    non-strict loader; the other entries run as usual."""
-    cfgs = backbone.init_cfg if isinstance(backbone.init_cfg, (list, tuple)) else \
-        [backbone.init_cfg] if backbone.init_cfg else []
-    pretrained = [c for c in cfgs if c.get('type') in ('Pretrained', PretrainedInit)]
-    if backbone.is_init or not pretrained:
-        BaseModule.init_weights(backbone)
-        return
-    name = type(backbone).__name__
-    if len(pretrained) > 1:
-        raise ValueError(f'{name} init_cfg has {len(pretrained)} Pretrained entries; give one')
-    others = [c for c in cfgs if c not in pretrained]
-    saved, backbone.init_cfg = backbone.init_cfg, (others or None)
-    try:
-        BaseModule.init_weights(backbone)
-    finally:
-        backbone.init_cfg = saved
-    cfg = pretrained[0]
-    unsupported = set(cfg) - {'type', 'checkpoint', 'prefix', 'map_location'}
-    if unsupported:
-        raise ValueError(f'unsupported keys in the Pretrained init_cfg: {sorted(unsupported)}')
-    load_fn(backbone, cfg['checkpoint'], prefix=cfg.get('prefix'))
-
-
-def source_name(checkpoint) -> str:
-    """How a checkpoint argument (path or state dict) is named in messages."""
-    if isinstance(checkpoint, str) or hasattr(checkpoint, '__fspath__'):
-        return str(checkpoint)
-    return '<state dict>'
-
-
-def load_encoder_state(backbone: nn.Module, checkpoint, prefix: Optional[str],
-                       may_miss: 're.Pattern', resize, what_may_miss: str,
-                       convert=None, also_ignore: Optional['re.Pattern'] = None
-                       ) -> Dict[str, list]:
-    """Strict encoder loading shared by the ViT backbones.
-
-    Reads ``checkpoint`` (path or state dict) in any supported layout, drops
-    the known-unused keys (``_IGNORED``), lets only keys matching ``may_miss``
-    be absent, passes shape-mismatched tensors through ``resize(key, value,
-    wanted_shape)`` and raises :class:`CheckpointError` naming the source for
-    anything else. ``convert(state)``, if given, maps the official-layout state
-    to the backbone's own key layout before the comparison; keys the backbone
-    lacks that match ``also_ignore`` are dropped (and reported) like ``_IGNORED``.
-    """
-    source = source_name(checkpoint)
-    ckpt = load_checkpoint_file(source) if source != '<state dict>' else checkpoint
-    state = _to_official(_select(_unwrap(ckpt, source), prefix, source))
-    if convert is not None:
-        state = convert(state)
-    own = backbone.state_dict()
-    ignored = sorted(k for k in state if k not in own and (
-        _IGNORED.match(k) or (also_ignore is not None and also_ignore.match(k))))
-    state = {k: v for k, v in state.items() if k not in ignored}
-    missing = sorted(set(own) - set(state))
-    allowed = [k for k in missing if may_miss.match(k)]
-    missing_other = [k for k in missing if not may_miss.match(k)]
-    unexpected = sorted(set(state) - set(own))
-    problems = []
-    if missing_other:
-        problems.append(f'{len(missing_other)} missing key(s): {_preview(missing_other)}')
-    if unexpected:
-        problems.append(f'{len(unexpected)} unexpected key(s): {_preview(unexpected)}')
-    fixed, bad = {}, []
-    for key, value in state.items():
-        if key not in own:
-            continue
-        want = own[key].shape
-        if value.shape != want:
-            value = resize(key, value, want)
-        if value.shape != want:
-            bad.append(f'{key}: checkpoint {tuple(value.shape)} vs model {tuple(want)}')
-        fixed[key] = value
-    if bad:
-        problems.append(f'{len(bad)} shape mismatch(es) (wrong arch?): '
-                        + '; '.join(bad[:8]) + (' ...' if len(bad) > 8 else ''))
-    name = type(backbone).__name__
-    if problems:
-        width = getattr(backbone, 'embed_dim', getattr(backbone, 'embed_dims', '?'))
-        depth = getattr(backbone, 'depth', getattr(backbone, 'num_layers', '?'))
-        raise CheckpointError(f'{source}: cannot load into {name} '
-                              f'(embed_dim={width}, depth={depth}): ' + ' | '.join(problems))
-    result = backbone.load_state_dict(fixed, strict=False)
-    assert not result.unexpected_keys and sorted(result.missing_keys) == allowed
-    print_log(f'{name}: loaded {len(fixed)} tensors from {source}; ignored '
-              f'{_preview(ignored) or "nothing"}; {what_may_miss} at init: {len(allowed)}',
-              logger='current')
-    return dict(missing=allowed, ignored=ignored)

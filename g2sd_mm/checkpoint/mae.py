@@ -16,15 +16,18 @@ blocks past the ones built, ``decoder_norm`` when unused, the pixel predictor
 ``decoder_pred`` and the reference's unused ``encoderfeature_pred``); any other
 extra key, any missing key and any shape mismatch is an error naming the file.
 """
-import math
 import re
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
-from ...engine.safe_checkpoint import CheckpointError, load_checkpoint_file
-from .key_mapping import is_mmpretrain_layout, mmpretrain_to_official
-from .pos_embed import resize_pos_embed
+from .errors import CheckpointError
+from .io import load_checkpoint_file
+from .layouts.mae import is_mmpretrain_layout, mmpretrain_to_official
+from .resize import resize_cls_pos
+
+__all__ = ['read_mae_checkpoint', 'load_mae_state_dict', 'load_mae_checkpoint',
+           'PROJECTOR_PREFIXES']
 
 PROJECTOR_PREFIXES = ('decoderfeature_pred.', 'projector.')
 _POS_TABLES = ('pos_embed', 'decoder_pos_embed')
@@ -126,7 +129,7 @@ def load_mae_state_dict(model, state: Mapping[str, torch.Tensor], source: str,
     for key, value in state.items():
         want = own[key].shape
         if value.shape != want and key in _POS_TABLES and value.dim() == 3:
-            value = _resize_table(value, model.grid_size, source, key)
+            value = resize_cls_pos(value, model.grid_size, source, key)
         if value.shape != want:
             bad.append(f'{key}: checkpoint {tuple(value.shape)} vs model {tuple(want)}')
         fixed[key] = value
@@ -134,15 +137,6 @@ def load_mae_state_dict(model, state: Mapping[str, torch.Tensor], source: str,
         raise CheckpointError(f'{source}: {len(bad)} shape mismatch(es) for the {role} '
                               f'(wrong architecture?): {_preview(bad)}')
     model.load_state_dict(fixed, strict=True)
-
-
-def _resize_table(value: torch.Tensor, grid: Tuple[int, int], source: str,
-                  key: str) -> torch.Tensor:
-    side = math.isqrt(value.shape[1] - 1)
-    if side * side != value.shape[1] - 1:
-        raise CheckpointError(f'{source}: {key} has {value.shape[1] - 1} patch positions, '
-                              'not a square grid')
-    return resize_pos_embed(value, (side, side), grid)
 
 
 def _preview(items, limit: int = 16) -> str:

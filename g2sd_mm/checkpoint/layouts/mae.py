@@ -51,8 +51,8 @@ def _table(pairs, reverse: bool):
     return [(_compile(b if reverse else a), a if reverse else b) for a, b in pairs]
 
 
-def _rename(state_dict: Mapping[str, torch.Tensor], table,
-            what: str, keep_unknown: bool = False) -> Dict[str, torch.Tensor]:
+def _rename(state_dict: Mapping[str, torch.Tensor], table, what: str,
+            keep_unknown: bool = False, strip_unknown: str = '') -> Dict[str, torch.Tensor]:
     out, unknown = {}, []
     for key, value in state_dict.items():
         for regex, template in table:
@@ -62,7 +62,7 @@ def _rename(state_dict: Mapping[str, torch.Tensor], table,
                 break
         else:
             if keep_unknown:
-                out[key] = value
+                out[key[len(strip_unknown):] if key.startswith(strip_unknown) else key] = value
             else:
                 unknown.append(key)
     if unknown:
@@ -110,3 +110,19 @@ def is_mmpretrain_layout(keys) -> bool:
     keys = list(keys)
     return bool(keys) and any(k.startswith('backbone.') for k in keys) and not any(
         k.startswith(('blocks.', 'student.')) for k in keys)
+
+
+def mmpretrain_encoder_to_official(state_dict: Mapping[str, torch.Tensor]
+                                   ) -> Dict[str, torch.Tensor]:
+    """mmpretrain ``VisionTransformer`` keys (no ``backbone.`` prefix:
+    ``layers.N.ln1``, ``patch_embed.projection``) -> official/timm keys.
+
+    A state dict without such keys is returned as it is; keys without an
+    encoder mapping are kept, so a strict check reports them.
+    """
+    if not any(k.startswith(('layers.', 'patch_embed.projection.')) for k in state_dict):
+        return dict(state_dict)
+    table = _table(ENCODER_PAIRS, reverse=True)
+    return _rename({'backbone.' + k: v for k, v in state_dict.items()}, table,
+                   'mmpretrain encoder -> official', keep_unknown=True,
+                   strip_unknown='backbone.')

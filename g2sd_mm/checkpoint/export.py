@@ -3,8 +3,11 @@ from typing import Dict
 
 import torch
 
-from .key_mapping import official_to_mmpretrain
-from .mae_checkpoint import read_mae_checkpoint
+from .layouts.mae import official_to_mmpretrain
+from .loading import state_dict_from_file
+from .mae import read_mae_checkpoint
+
+__all__ = ['student_encoder_state', 'encoder_to_mmpretrain_backbone', 'extract_student_state']
 
 _DECODER_PREFIXES = ('decoder_', 'mask_token')
 
@@ -41,7 +44,6 @@ def extract_student_state(path: str, prefix: str = 'student.',
     strictly into the student-only config's model. The file is read with
     ``weights_only=True`` unless ``trust_pickle``.
     """
-    from .state_dict_loading import state_dict_from_file
     state = state_dict_from_file(path, trust_pickle=trust_pickle)
     student = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not student:
