@@ -1,7 +1,8 @@
 """Read a raw pickle file (e.g. a detectron2 ``.pkl`` model) without running code.
 
 The unpickler admits plain containers and scalars (dict, list, tuple, str,
-bytes, int, float, bool, None, ``collections.OrderedDict``) and the numpy
+bytes, int, float, bool, None, ``collections.OrderedDict``; ``_codecs.encode``
+for bytes in protocol 2) and the numpy
 globals needed to rebuild arrays and dtypes. Any other global (a class, a
 function such as ``os.system``) is refused before it is resolved, so nothing
 in the file can run.
@@ -14,6 +15,7 @@ from .errors import CheckpointError, UnsafeCheckpointError
 __all__ = ['read_restricted_pickle']
 
 _ALLOWED = {
+    ('_codecs', 'encode'),  # how protocol 2 stores bytes (as torch's weights-only reader allows)
     ('collections', 'OrderedDict'),
     ('numpy', 'ndarray'),
     ('numpy', 'dtype'),

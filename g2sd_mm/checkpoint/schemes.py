@@ -41,19 +41,14 @@ from .safe_globals import allow_mmengine_globals
 __all__ = ['register_safe_loading', 'SAFE_LOADERS']
 
 
-def _named(err: CheckpointError, path: str, name: str) -> CheckpointError:
-    """``err`` again, naming ``name`` (a URL) instead of / next to ``path``."""
-    text = str(err)
-    text = text.replace(path, name) if path.startswith(tempfile.gettempdir()) else \
-        f'{text} [read from {name}]'
-    return type(err)(text)
-
-
-def _read_as(path: str, name: str, map_location) -> Any:
+def _read_as(path: str, name: str, map_location, temporary: bool = False) -> Any:
+    """Read ``path`` fetched for ``name`` (a URL): errors name ``name`` in place
+    of a ``temporary`` file, next to a cached one."""
     try:
         return load_checkpoint_file(path, map_location=map_location)
     except CheckpointError as e:
-        raise _named(e, path, name) from e
+        text = str(e).replace(path, name) if temporary else f'{e} [read from {name}]'
+        raise type(e)(text) from e
 
 
 def load_from_local(filename: str, map_location=None) -> Any:
@@ -126,7 +121,7 @@ def _read_bytes(data: bytes, filename: str, map_location) -> Any:
         path = osp.join(tmp_dir, osp.basename(filename.rstrip('/')) or 'checkpoint')
         with open(path, 'wb') as f:
             f.write(data)
-        return _read_as(path, filename, map_location)
+        return _read_as(path, filename, map_location, temporary=True)
 
 
 def load_from_ceph(filename: str, map_location=None, backend: str = 'petrel') -> Any:
@@ -147,7 +142,7 @@ def load_from_pavi(filename: str, map_location=None) -> Any:
     with tempfile.TemporaryDirectory() as tmp_dir:
         path = osp.join(tmp_dir, model.name)
         model.download(path)
-        return _read_as(path, filename, map_location)
+        return _read_as(path, filename, map_location, temporary=True)
 
 
 # mmengine 0.10.7's schemes -> the safe loader for each.
