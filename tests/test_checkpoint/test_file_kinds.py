@@ -149,7 +149,8 @@ def test_malicious_pickle_is_refused_naming_the_global(tmp_path):
     path = tmp_path / 'evil.pkl'
     path.write_bytes(pickle.dumps({'model': {}, 'x': _WritesFile(str(victim))}, protocol=4))
     with pytest.raises(UnsafeCheckpointError, match=re.escape(str(path)) + r': refused to '
-                       r'unpickle \(global (builtins|io)\.open is not allowed\).*trust_pickle=True'):
+                       r'unpickle \(global (builtins|io)\.open is not allowed\).*'
+                       r'trust_pickle=True'):
         load_checkpoint_file(str(path))
     assert not victim.exists()
     load_checkpoint_file(str(path), trust_pickle=True)  # the user vouched for the file
