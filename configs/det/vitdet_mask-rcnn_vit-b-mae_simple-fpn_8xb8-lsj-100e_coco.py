@@ -14,7 +14,10 @@ _base_ = [
 custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
 pretrained = 'checkpoints/mae_pretrain_vit_base.pth'
-model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+model = dict(
+    # pad to a 1024 square after normalisation (with 0), as detectron2's square_pad
+    data_preprocessor=dict(pad_size_divisor=1024),
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
 # exact resume (random states + sampler-level skip) and kill-safe checkpoints,
 # see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
 train_cfg = dict(type='ExactResumeIterBasedTrainLoop')
