@@ -18,7 +18,7 @@ from ..engine.safe_checkpoint import CheckpointError, load_checkpoint_file, stat
 from .layouts.detectron2 import d2_vit_arch, d2_vitdet_to_mmdet, split_d2_state
 from .pickle_reader import read_restricted_pickle
 
-__all__ = ['VIT_ARCHS', 'read_d2_checkpoint', 'convert_d2_vitdet']
+__all__ = ['VIT_ARCHS', 'read_d2_checkpoint', 'check_vit_arch', 'convert_d2_vitdet']
 
 #: ``--arch`` letters: (embed_dim, depth, num_heads)
 VIT_ARCHS = {
@@ -68,6 +68,24 @@ def read_d2_checkpoint(path: str, trust_pickle: bool = False) -> Dict[str, objec
     return out
 
 
+def check_vit_arch(weights: Mapping[str, torch.Tensor], arch: Optional[str],
+                   source: str) -> Dict[str, int]:
+    """The ViT size of d2 ``weights``; raises if ``arch`` names another size."""
+    try:
+        found = d2_vit_arch(weights)
+    except KeyError as e:
+        raise CheckpointError(f'{source}: {e.args[0]}') from e
+    if arch is not None:
+        if arch not in VIT_ARCHS:
+            raise ValueError(f'unknown arch {arch!r}; choose from {sorted(VIT_ARCHS)}')
+        want = dict(zip(('embed_dim', 'depth', 'num_heads'), VIT_ARCHS[arch]))
+        if found != want:
+            raise CheckpointError(
+                f'{source}: the file holds a ViT with {found} but --arch {arch} is {want}: '
+                'wrong architecture')
+    return found
+
+
 def _check_pixel_stats(meta: Mapping[str, torch.Tensor], mean: Optional[Sequence[float]],
                        std: Optional[Sequence[float]], source: str) -> None:
     for name, want in (('pixel_mean', mean), ('pixel_std', std)):
@@ -115,18 +133,7 @@ def convert_d2_vitdet(path: str, target: Mapping[str, torch.Tensor],
     """
     ckpt = read_d2_checkpoint(path, trust_pickle=trust_pickle)
     weights, meta = split_d2_state(ckpt.pop('model'))
-    try:
-        found = d2_vit_arch(weights)
-    except KeyError as e:
-        raise CheckpointError(f'{path}: {e.args[0]}') from e
-    if arch is not None:
-        if arch not in VIT_ARCHS:
-            raise ValueError(f'unknown arch {arch!r}; choose from {sorted(VIT_ARCHS)}')
-        want = dict(zip(('embed_dim', 'depth', 'num_heads'), VIT_ARCHS[arch]))
-        if found != want:
-            raise CheckpointError(
-                f'{path}: the file holds a ViT with {found} but --arch {arch} is {want}: '
-                'wrong architecture')
+    found = check_vit_arch(weights, arch, path)
     _check_pixel_stats(meta, pixel_mean, pixel_std, path)
     mapped = d2_vitdet_to_mmdet(weights, prefix=prefix, keep_adapters=keep_adapters)
     dropped = mapped['adapters'] if not keep_adapters else []

@@ -80,18 +80,22 @@ def main(argv=None):
         'only for files from a source you trust (.pkl files never need it)')
     args = parser.parse_args(argv)
 
-    from g2sd_mm.checkpoint.detectron2_vitdet import VIT_ARCHS, convert_d2_vitdet, \
-        read_d2_checkpoint
-    from g2sd_mm.checkpoint.layouts.detectron2 import d2_vit_arch, split_d2_state
+    from g2sd_mm.checkpoint.detectron2_vitdet import VIT_ARCHS, check_vit_arch, \
+        convert_d2_vitdet, read_d2_checkpoint
+    from g2sd_mm.checkpoint.layouts.detectron2 import split_d2_state
+    from g2sd_mm.engine.safe_checkpoint import CheckpointError
 
-    arch = args.arch
-    if arch is None:
-        found = d2_vit_arch(split_d2_state(read_d2_checkpoint(
-            args.src, trust_pickle=args.trust_pickle)['model'])[0])
-        arch = next((a for a, v in VIT_ARCHS.items()
-                     if v == (found['embed_dim'], found['depth'], found['num_heads'])), None)
-        if arch not in DEFAULT_CONFIGS and not args.config:
-            sys.exit(f'{args.src}: ViT {found} has no default config; pass --config')
+    try:  # refuse a wrong file before building the target model
+        weights = split_d2_state(read_d2_checkpoint(
+            args.src, trust_pickle=args.trust_pickle)['model'])[0]
+        found = check_vit_arch(weights, args.arch, args.src)
+    except CheckpointError as e:
+        sys.exit(f'error: {e}')
+    del weights
+    arch = args.arch or next((a for a, v in VIT_ARCHS.items() if v == (
+        found['embed_dim'], found['depth'], found['num_heads'])), None)
+    if arch not in DEFAULT_CONFIGS and not args.config:
+        sys.exit(f'{args.src}: ViT {found} has no default config; pass --config')
     config = args.config or (DISTILL_CONFIGS if args.keep_adapters else DEFAULT_CONFIGS).get(arch)
     if config is None:
         sys.exit(f'--keep-adapters needs --config for arch {arch} (defaults exist for '
@@ -102,9 +106,12 @@ def main(argv=None):
     prefix = 'student.' if hasattr(model, 'student') else ''
     if args.keep_adapters and not hasattr(model, 'adapters'):
         sys.exit(f'--keep-adapters: {config} is not a DetectionDistiller config')
-    result = convert_d2_vitdet(args.src, model.state_dict(), arch=arch, prefix=prefix,
-                               keep_adapters=args.keep_adapters, pixel_mean=mean,
-                               pixel_std=std, trust_pickle=args.trust_pickle)
+    try:
+        result = convert_d2_vitdet(args.src, model.state_dict(), arch=args.arch, prefix=prefix,
+                                   keep_adapters=args.keep_adapters, pixel_mean=mean,
+                                   pixel_std=std, trust_pickle=args.trust_pickle)
+    except CheckpointError as e:
+        sys.exit(f'error: {e}')
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     meta = dict(source=osp.abspath(args.src), config=config, converter='vitdet_d2_to_mmdet',
                 arch=result['arch'], **{f'd2_{k}': v for k, v in result['info'].items()})

@@ -30,15 +30,19 @@ proposal_generator.rpn_head.conv.convN.*       rpn_head.rpn_conv.N.conv.*
 proposal_generator.rpn_head.conv.*  (1 conv)   rpn_head.rpn_conv.*
 proposal_generator.rpn_head.objectness_logits  rpn_head.rpn_cls
 proposal_generator.rpn_head.anchor_deltas      rpn_head.rpn_reg
-roi_heads.box_head.conv{k}.{weight,norm.*}     roi_head.bbox_head.shared_convs.(k-1).{conv.weight,ln.*}
+roi_heads.box_head.conv{k}.{weight,norm.*}     roi_head.bbox_head.shared_convs.(k-1).*
 roi_heads.box_head.fc{k}                       roi_head.bbox_head.shared_fcs.(k-1)
 roi_heads.box_predictor.cls_score              roi_head.bbox_head.fc_cls
 roi_heads.box_predictor.bbox_pred              roi_head.bbox_head.fc_reg
-roi_heads.mask_head.mask_fcn{k}.{weight,norm}  roi_head.mask_head.convs.(k-1).{conv.weight,ln.*}
+roi_heads.mask_head.mask_fcn{k}.{weight,norm}  roi_head.mask_head.convs.(k-1).*
 roi_heads.mask_head.deconv                     roi_head.mask_head.upsample
 roi_heads.mask_head.predictor                  roi_head.mask_head.conv_logits
 stu_adapter.conv.N  (G2SD reference students)  adapters.N  (DetectionDistiller), optional
 =============================================  =========================================
+
+In the pyramid and the ROI heads, a d2 ``Conv2d`` with a norm (``weight``,
+``norm.weight``, ``norm.bias``) becomes an mmcv ``ConvModule`` with
+``conv.weight``, ``ln.weight``, ``ln.bias``.
 
 Conventions, checked in both code bases (detectron2 main; mmdet 3.3.0, mmcv 2.1.0).
 All of them hold for the shipped configs, so every tensor is copied unchanged:
