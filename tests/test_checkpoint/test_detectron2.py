@@ -298,6 +298,30 @@ def test_full_vit_b_key_list_is_covered():
     assert {k: tuple(v.shape) for k, v in mapped['state'].items()} == target
 
 
+@pytest.mark.parametrize('arch', ['s', 't'])
+def test_g2sd_reference_students_fit_our_student_configs(arch):
+    """Shapes only: a G2SD reference student (d2 ViTDet-S/T + 5 ``stu_adapter``
+    convs) fills our student-only config exactly (adapters dropped), and with
+    the adapters our DetectionDistiller's state dict (``student.*`` +
+    ``adapters.N``)."""
+    dim, heads = dict(s=(384, 6), t=(192, 3))[arch]
+    shapes = d2_vitdet_shapes(dim, 12, heads, (2, 5, 8, 11), adapters=5)
+    src = {k: torch.empty(s, device='meta') for k, s in shapes.items()}
+    student = _build(osp.join(ROOT, f'configs/det/vitdet_mask-rcnn_vit-{arch}-g2sd_simple-fpn_'
+                              '8xb8-lsj-100e_coco.py'))
+    mapped = d2_vitdet_to_mmdet(src)
+    assert mapped['unmapped'] == mapped['adapters'] and len(mapped['adapters']) == 10
+    assert {k: tuple(v.shape) for k, v in mapped['state'].items()} == \
+        {k: tuple(v.shape) for k, v in student.state_dict().items()}
+    if arch == 't':
+        return
+    distiller = _build(osp.join(ROOT, 'configs/det/g2sd_vits_maskrcnn.py'))
+    mapped = d2_vitdet_to_mmdet(src, prefix='student.', keep_adapters=True)
+    assert mapped['unmapped'] == []
+    assert {k: tuple(v.shape) for k, v in mapped['state'].items()} == \
+        {k: tuple(v.shape) for k, v in distiller.state_dict().items()}
+
+
 # ------------------------------------------------------------ conventions
 def _d2_anchors(size, stride, hw, ratios=(0.5, 1.0, 2.0), offset=0.0):
     """detectron2 DefaultAnchorGenerator, by hand: (row, col, anchor) order."""

@@ -51,7 +51,11 @@ All of them hold for the shipped configs, so every tensor is copied unchanged:
   ``dw = ww * log(gw / pw)``; mmdet ``DeltaXYWHBBoxCoder`` normalises by
   ``(delta - mean) / std``. So d2 weights ``w`` are mmdet ``target_stds = 1 / w``:
   ROI head ``(10, 10, 5, 5)`` == ``(0.1, 0.1, 0.2, 0.2)``, RPN ``(1, 1, 1, 1)`` ==
-  ``(1, 1, 1, 1)``, means 0. Both clamp ``dw, dh`` at ``log(1000 / 16)``.
+  ``(1, 1, 1, 1)``, means 0. Both clamp ``dw, dh`` from above at
+  ``log(1000 / 16)``; mmdet also clamps them from below at ``-log(1000 / 16)``
+  (d2 does not), so a predicted box shrunk below 1/62.5 of its anchor/proposal
+  comes out larger in mmdet. No config option removes that; it only touches
+  degenerate boxes (``test_rpn_and_box_conventions_match_detectron2``).
 * Box coordinates. Both use ``width = x2 - x1`` (no ``+ 1``) and the centre
   ``x1 + width / 2``; decoded boxes are clipped to the image in both.
 * Anchors. d2 ``DefaultAnchorGenerator(sizes=[[32], ..., [512]],
