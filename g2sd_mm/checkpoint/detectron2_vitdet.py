@@ -34,6 +34,9 @@ def _to_tensor(value, key: str, source: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (np.ndarray, np.generic)):
+        if value.dtype.kind not in 'biuf':
+            raise CheckpointError(f'{source}: {key} is a numpy array of dtype {value.dtype}, '
+                                  'not numbers')
         return torch.from_numpy(np.array(value, copy=True))
     raise CheckpointError(f'{source}: {key} is a {type(value).__name__}, not an array')
 
