@@ -1,7 +1,11 @@
 """COCO instance segmentation with large-scale jitter at 1024 px (ViTDet recipe).
 
-Train: resize to 1024 x [0.1, 2.0] keeping the ratio, crop 1024, flip, pad 1024.
-Test: resize the long side to 1024, pad 1024. Iteration-based (infinite sampler).
+Train: resize to 1024 x [0.1, 2.0] keeping the ratio, crop 1024, flip.
+Test: resize the long side to 1024. Iteration-based (infinite sampler).
+As in detectron2's ViTDet, images are padded to 1024 x 1024 *after*
+normalisation (value 0, i.e. the mean colour) by the model's data
+preprocessor (``pad_size_divisor=1024`` in the ViTDet COCO configs), not in
+the pipeline.
 COCO at the conventional ``data/coco`` (``annotations/instances_{train,val}2017.json``).
 """
 dataset_type = 'CheckedCocoDataset'  # CocoDataset whose file errors name the file
@@ -17,13 +21,11 @@ train_pipeline = [
          recompute_bbox=True, allow_negative_crop=True),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
