@@ -1,4 +1,5 @@
 from .amp_optim_wrapper import AnyDeviceAmpOptimWrapper
+from .finite_outputs_hook import FiniteOutputsHook
 from .atomic_checkpoint import (ATOMIC_BACKEND, AtomicCheckpointHook, AtomicLocalBackend,
                                 atomic_write)
 from .launch import prepare_launch_cfg
@@ -16,4 +17,4 @@ __all__ = ['AnyDeviceAmpOptimWrapper', 'CheckpointError', 'load_checkpoint_file'
            'atomic_write', 'AtomicLocalBackend', 'AtomicCheckpointHook', 'ATOMIC_BACKEND',
            'RandomStateHook', 'get_random_state', 'set_random_state', 'restore_random_state',
            'ExactResumeIterBasedTrainLoop', 'ExactResumeEpochBasedTrainLoop',
-           'ResumableBatchSampler', 'MeanLogVarsHook']
+           'ResumableBatchSampler', 'MeanLogVarsHook', 'FiniteOutputsHook']

@@ -103,6 +103,13 @@ class GenericDistiller(BaseDistiller):
             raise ValueError(f"mask_rng must be 'per_sample' or 'global', got {mask_rng!r}")
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
+        if supervise == 'masked' and mask_ratio == 0:
+            raise ValueError("supervise='masked' needs mask_ratio > 0: with mask_ratio=0 no "
+                             'token is masked, so the loss is 0 and the student gets no gradient')
+        if projector_hidden < 1:
+            raise ValueError(f'projector_hidden must be >= 1, got {projector_hidden}: a '
+                             'projection MLP without hidden units passes no gradient to the '
+                             'student')
         teacher = self._truncated_teacher_cfg(teacher, target_layer)
         super().__init__(student=student, teacher=teacher, registry=MODELS,
                          teacher_ckpt=teacher_ckpt, teacher_autocast=teacher_autocast,
