@@ -181,4 +181,3 @@ def test_config_variables_keep_working():
 ])
 def test_shipped_configs_have_no_near_miss_keys(path):
     check_top_level_keys(Config.fromfile(osp.join(ROOT, path)), path)
-
