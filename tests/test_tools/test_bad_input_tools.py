@@ -60,9 +60,13 @@ def test_nan_predictions_stop_the_test_tool(tmp_path, shapes_root):
     assert 'accuracy/top1' not in out and not (work / 'metrics.json').exists()
 
 
-def test_misspelt_top_level_key_is_refused(tmp_path):
-    rc, out = run_tool(['tools/train.py', GD_CFG, '--work-dir', str(tmp_path),
-                        '--cfg-options', 'lod_from=student.pth'])
+def test_misspelt_top_level_key_is_refused(tmp_path, shapes_root):
+    """A run that would otherwise train from scratch (exit 0) without a word."""
+    teacher = untrained_teacher(MAE_CFG, 'mmpretrain', tmp_path / 'mae.pth')
+    work = tmp_path / 'work'
+    rc, out = run_tool(['tools/train.py', GD_CFG, '--work-dir', str(work),
+                        *gd_options(shapes_root, teacher), f'lod_from={teacher}'])
     assert rc != 0
     assert (f"ValueError: {GD_CFG}: unknown top-level config key(s) 'lod_from' (did you mean "
             "'load_from'?)") in out, out[-3000:]
+    assert not list(work.glob('*.pth'))

@@ -41,8 +41,9 @@ class GenericDistiller(BaseDistiller):
         teacher_ckpt (str, optional): full MAE checkpoint (encoder + decoder).
         student_ckpt (str, optional): student (and projector) initialisation.
         target_layer (int): 1-based decoder block whose output is the target.
-        mask_ratio (float): fraction of masked patches.
-        projector_hidden (int): hidden width of the projection MLP.
+        mask_ratio (float): fraction of masked patches (> 0 with
+            ``supervise='masked'``, which would otherwise supervise nothing).
+        projector_hidden (int): hidden width of the projection MLP (>= 1).
         loss (dict): loss config, default Smooth-L1 (beta 2) on LN targets.
         supervise (str): ``'all'`` tokens or ``'masked'`` tokens only.
         teacher_autocast (str, optional): see :class:`BaseDistiller`.
