@@ -190,6 +190,8 @@ class AtomicCheckpointHook(CheckpointHook):
         """mmengine's best-checkpoint logic, except that a previous best checkpoint
         is deleted only after the new one (and the regular checkpoint mmengine
         writes again with the new best score) has been written."""
+        if not self.save_best:
+            return
         backend = self.file_backend
         deferred = _DeferredRemoval(backend)
         self.file_backend = deferred
@@ -197,7 +199,8 @@ class AtomicCheckpointHook(CheckpointHook):
             super()._save_best_checkpoint(runner, metrics)
         finally:
             self.file_backend = backend
-        keep = {self.best_ckpt_path, *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        keep = {getattr(self, 'best_ckpt_path', None),
+                *getattr(self, 'best_ckpt_path_dict', {}).values()}
         for path in deferred.removed:
             if path not in keep:
                 self._remove_path(path)
