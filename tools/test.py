@@ -3,7 +3,9 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out-metrics FILE]
 
 The checkpoint must fit the config's model exactly (no missing, unexpected or
-mis-shaped weights). The metrics are also written as JSON (default:
+mis-shaped weights; ``--partial-load`` evaluates with only the matching ones).
+Non-finite predictions stop the evaluation with an error naming the batch and
+sample (``FiniteOutputsHook``). The metrics are also written as JSON (default:
 WORK_DIR/metrics.json) for tools/analysis scripts.
 """
 import argparse
@@ -11,13 +13,11 @@ import json
 import os
 import os.path as osp
 
-from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import g2sd_mm  # noqa: F401
-from g2sd_mm.checkpoint import check_checkpoint_fits
-from g2sd_mm.engine.launch import (add_common_args, finish_launch, load_tool_config,
-                                   prepare_launch_cfg)
+from g2sd_mm.engine.launch import (add_common_args, check_checkpoint_fits_runner,
+                                   finish_launch, load_tool_config, prepare_launch_cfg)
 
 
 def parse_args():
@@ -38,8 +38,7 @@ def main():
     # mmengine loads ``load_from`` non-strictly (a warning only): refuse a
     # checkpoint that does not fit the config instead of evaluating a
     # half-initialised model.
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    check_checkpoint_fits(model, args.checkpoint, f'the model of {args.config}')
+    check_checkpoint_fits_runner(runner, args.checkpoint, args.config, args.partial_load)
     metrics = runner.test()
     out = args.out_metrics or osp.join(cfg.work_dir, 'metrics.json')
     if runner.rank == 0:

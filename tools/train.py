@@ -1,7 +1,10 @@
 """Train a model from an mmengine config (any g2sd_mm or OpenMMLab 2.x config).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--partial-load]
     tools/dist_train.sh CONFIG NUM_GPUS [args...]
+
+A ``load_from`` checkpoint (or the file given to ``--resume``) must fit the
+config's model exactly; ``--partial-load`` loads only the matching weights.
 
 On a machine without CUDA, distributed runs use the gloo backend.
 """
@@ -10,8 +13,8 @@ import argparse
 from mmengine.runner import Runner
 
 import g2sd_mm  # noqa: F401  (registers components, safe checkpoint loading)
-from g2sd_mm.engine.launch import (add_common_args, finish_launch, load_tool_config,
-                                   prepare_launch_cfg)
+from g2sd_mm.engine.launch import (add_common_args, check_checkpoint_fits_runner,
+                                   finish_launch, load_tool_config, prepare_launch_cfg)
 
 
 def parse_args():
@@ -48,6 +51,9 @@ def main():
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     prepare_launch_cfg(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
+    if cfg.get('load_from'):
+        # load_from, or the file given to --resume: mmengine would load it non-strictly
+        check_checkpoint_fits_runner(runner, cfg.load_from, args.config, args.partial_load)
     runner.train()
     finish_launch()
 

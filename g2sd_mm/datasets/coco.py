@@ -15,6 +15,30 @@ _MALFORMED_FILE_ERRORS = (ValueError, AssertionError, KeyError, TypeError,
 _REQUIRED_KEYS = ('images', 'annotations', 'categories')
 
 
+_PREVIEW = 8  # broken annotations listed in an error
+
+
+def _ids(entries: list) -> set:
+    """The hashable ``id`` values of the JSON objects in ``entries``."""
+    ids = set()
+    for entry in entries:
+        if isinstance(entry, dict) and _hashable(entry.get('id')):
+            ids.add(entry['id'])
+    return ids
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _contains(ids: set, value: Any) -> bool:
+    return _hashable(value) and value in ids
+
+
 def _json_kind(value: Any) -> str:
     """How JSON calls the type of ``value``, with an article."""
     if isinstance(value, dict):
@@ -43,7 +67,9 @@ class CheckedCocoDataset(CheckedDatasetMixin, CocoDataset):
     A problem with the file raises ``FileNotFoundError`` (missing file) or
     ``ValueError`` whose message starts with ``ann_file`` and says what is
     wrong (invalid JSON with line and column, wrong top-level type, missing
-    or mistyped keys); the original error is chained as ``__cause__``.
+    or mistyped keys, annotations whose ``image_id`` or ``category_id`` is
+    not listed in ``images`` / ``categories``: the stock loader drops those
+    without a word); the original error is chained as ``__cause__``.
 
     Samples are checked as in :class:`CheckedDatasetMixin`: a ``filter_cfg``
     that leaves no image raises ``ValueError`` naming the file, and a sample
@@ -124,3 +150,30 @@ class CheckedCocoDataset(CheckedDatasetMixin, CocoDataset):
         if not content['images']:
             raise ValueError(f'{name}: "images" is empty, the file lists '
                              'no images')
+        self._check_references(content)
+
+    def _check_references(self, content: dict) -> None:
+        """Raise ``ValueError`` naming the file and the annotation ids whose
+        ``image_id`` or ``category_id`` is not in ``images`` / ``categories``
+        (the stock loader drops such annotations without a word)."""
+        image_ids = _ids(content['images'])
+        category_ids = _ids(content['categories'])
+        annotations = content.get('annotations') or []
+        broken = []
+        for ann in annotations:
+            if not isinstance(ann, dict):
+                continue
+            missing = [f'{key} {ann.get(key)!r}'
+                       for key, known in (('image_id', image_ids),
+                                          ('category_id', category_ids))
+                       if not _contains(known, ann.get(key))]
+            if missing:
+                broken.append(f'{ann.get("id")!r} ({", ".join(missing)})')
+        if broken:
+            more = (f' ... (+{len(broken) - _PREVIEW} more)'
+                    if len(broken) > _PREVIEW else '')
+            raise ValueError(
+                f'{self.ann_file}: {len(broken)} of {len(annotations)} '
+                'annotation(s) refer to an image or category the file does '
+                'not list (they would be dropped silently); annotation id(s): '
+                + '; '.join(broken[:_PREVIEW]) + more)

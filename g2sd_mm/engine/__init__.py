@@ -1,5 +1,6 @@
 from .amp_optim_wrapper import AnyDeviceAmpOptimWrapper
 from .atomic_checkpoint import ATOMIC_BACKEND, AtomicCheckpointHook, AtomicLocalBackend
+from .finite_outputs_hook import FiniteOutputsHook
 from .launch import prepare_launch_cfg
 from .layer_decay_optim_constructor import LayerDecayOptimWrapperConstructor, get_layer_id
 from .mean_log_vars_hook import MeanLogVarsHook
@@ -12,4 +13,4 @@ __all__ = ['AnyDeviceAmpOptimWrapper', 'prepare_launch_cfg', 'LayerDecayOptimWra
            'get_layer_id', 'AtomicLocalBackend', 'AtomicCheckpointHook', 'ATOMIC_BACKEND',
            'RandomStateHook', 'get_random_state', 'set_random_state', 'restore_random_state',
            'ExactResumeIterBasedTrainLoop', 'ExactResumeEpochBasedTrainLoop',
-           'ResumableBatchSampler', 'MeanLogVarsHook']
+           'ResumableBatchSampler', 'MeanLogVarsHook', 'FiniteOutputsHook']

@@ -1,10 +1,17 @@
 """Config and launcher handling shared by tools/train.py and tools/test.py."""
+import logging
 import os
 import os.path as osp
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from .config_keys import check_top_level_keys
+from .finite_outputs_hook import FiniteOutputsHook
+from ..checkpoint import CheckpointError, check_checkpoint_fits
 
 
 def prepare_launch_cfg(cfg: Config, launcher: str) -> Config:
@@ -46,6 +53,11 @@ def add_common_args(parser) -> None:
     parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
+    parser.add_argument(
+        '--partial-load', action='store_true',
+        help='load a checkpoint that does not fit the model (load_from, --resume FILE, '
+        "test.py's CHECKPOINT): only the weights whose names and shapes match; refused "
+        'without this flag')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     # torch.distributed.launch passes --local_rank, newer launchers --local-rank
@@ -56,18 +68,62 @@ def load_tool_config(args) -> Config:
     """Read ``args.config``, apply ``--cfg-options`` and choose the work dir.
 
     Without ``--work-dir`` (and none in the config) it is
-    ``./work_dirs/<config name>``.
+    ``./work_dirs/<config name>``. A misspelt top-level key (``lod_from``) is
+    refused (:func:`~g2sd_mm.engine.config_keys.check_top_level_keys`), and
+    :class:`~g2sd_mm.engine.FiniteOutputsHook` is added to ``custom_hooks``.
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_top_level_keys(cfg, args.config)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    add_finite_outputs_hook(cfg)
     return cfg
+
+
+def add_finite_outputs_hook(cfg: Config) -> Config:
+    """Append :class:`~g2sd_mm.engine.FiniteOutputsHook` to ``custom_hooks``
+    (once): validation and test stop on non-finite predictions."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    if not any(isinstance(h, dict) and h.get('type') in ('FiniteOutputsHook', FiniteOutputsHook)
+               for h in hooks):
+        hooks.append(dict(type='FiniteOutputsHook'))
+    cfg.custom_hooks = hooks
+    return cfg
+
+
+def check_checkpoint_fits_runner(runner, path: str, config: str, partial: bool) -> None:
+    """Refuse ``path`` unless it fits the runner's model exactly (see
+    :func:`~g2sd_mm.checkpoint.check_checkpoint_fits`); with
+    ``partial`` (``--partial-load``) only log that it is loaded non-strictly.
+
+    mmengine loads ``load_from`` and resume checkpoints non-strictly and only
+    warns, so a checkpoint of another architecture would leave the model
+    half-initialised. Remote checkpoints (``scheme://``) are not checked.
+    """
+    if partial:
+        print_log(f'--partial-load: {path} is loaded non-strictly; weights whose names or '
+                  'shapes do not match the model keep their initial values',
+                  logger='current', level=logging.WARNING)
+        return
+    if '://' in str(path):
+        print_log(f'{path}: a remote checkpoint is not checked against the model before '
+                  'loading (mmengine loads it non-strictly)', logger='current',
+                  level=logging.WARNING)
+        return
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    try:
+        check_checkpoint_fits(model, path, f'the model of {config}')
+    except CheckpointError as e:
+        if not str(e).startswith(f'{path} does not fit '):
+            raise  # unreadable or unsafe: partial loading would not help
+        raise CheckpointError(f'{e}. Pass --partial-load to load only the matching '
+                              'weights.') from e
 
 
 def finish_launch() -> None:

@@ -179,5 +179,6 @@ def test_training_killed_while_checkpointing_resumes_from_the_last_complete_one(
     log = out.stdout + out.stderr
     assert f'Auto resumed from the latest checkpoint {work / "iter_2.pth"}' in log
     assert 'resumed epoch: 0, iter: 2' in log
+    assert not os.path.exists(tmp) and 'Removed 1 stale temporary file(s)' in log
     assert (work / 'last_checkpoint').read_text() == str(work / 'iter_6.pth')
     assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_6.pth']  # max_keep_ckpts

@@ -1,8 +1,9 @@
 """tools/train.py SIGKILLed in the middle of writing a checkpoint: the previous
 checkpoint and ``last_checkpoint`` survive, nothing truncated sits under the final
 name, and ``tools/train.py --resume`` (automatic) continues from the last complete
-checkpoint. The config keeps only one checkpoint (``max_keep_ckpts=1``), the case
-where mmengine's own CheckpointHook would have deleted it before the write."""
+checkpoint (removing the temporary file of the interrupted write). The config keeps
+only one checkpoint (``max_keep_ckpts=1``), the case where mmengine's own
+CheckpointHook would have deleted it before the write."""
 import os.path as osp
 
 import pytest
@@ -35,6 +36,10 @@ def test_kill_during_checkpoint_write_then_resume(tmp_path, shapes_root):
 
     log = train([CFG, '--resume', *args[1:]], work)
     assert f'Auto resumed from the latest checkpoint {work / "iter_2.pth"}' in log
+    # the interrupted write's temporary file is removed at the start, and logged
+    assert not osp.exists(tmp)
+    assert f'Removed 1 stale temporary file(s) of checkpoint writes interrupted in an ' \
+        f'earlier run: {tmp}' in log
     assert 'resumed epoch: 0, iter: 2' in log
     assert (work / 'last_checkpoint').read_text() == str(work / 'iter_6.pth')
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_6.pth']

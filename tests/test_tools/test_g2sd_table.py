@@ -44,3 +44,15 @@ def test_missing_and_bad_files_are_named(tmp_path):
     other = _write(tmp_path / 'other.json', {'mIoU': 40.0})
     with pytest.raises(g2sd_table.ResultFileError, match="other.json: no 'accuracy/top1'"):
         g2sd_table.build_rows({'cls': [good, good, other]})
+
+
+@pytest.mark.parametrize('value', [float('nan'), float('inf')])
+def test_non_finite_metric_is_an_error_naming_file_and_key(tmp_path, value):
+    """``tools/test.py`` writes a NaN metric as ``NaN``, which ``json`` reads back."""
+    good = _write(tmp_path / 'good.json', {'accuracy/top1': 80.0})
+    bad = _write(tmp_path / 'bad.json', {'accuracy/top1': value})
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools/analysis/g2sd_table.py'),
+                           '--cls', good, bad, good], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stdout
+    assert f"{bad}: metric 'accuracy/top1' is {value!r}, not a finite number" in proc.stderr
+    assert proc.stdout == ''

@@ -8,11 +8,13 @@
 Each task takes three JSON files (teacher, student-only baseline, G2SD student)
 as written by ``tools/test.py`` (``WORK_DIR/metrics.json``). Prints a Markdown
 table with the absolute numbers and the share of the teacher each student
-keeps. A missing or unreadable file, or a file without the task's metric, is
-an error that names the file.
+keeps. A missing or unreadable file, a file without the task's metric, or a
+metric that is not a finite number (``NaN``, ``Infinity``) is an error that
+names the file and the key.
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import sys
@@ -48,9 +50,13 @@ def metric(data: Dict[str, float], key: str, path: str) -> float:
     if key not in data:
         raise ResultFileError(f'{path}: no {key!r} metric (found: {sorted(data)[:8]})')
     try:
-        return float(data[key])
+        value = float(data[key])
     except (TypeError, ValueError) as e:
         raise ResultFileError(f'{path}: metric {key!r} is not a number: {data[key]!r}') from e
+    if not math.isfinite(value):
+        raise ResultFileError(f'{path}: metric {key!r} is {data[key]!r}, not a finite number '
+                              '(did the evaluation see non-finite model outputs?)')
+    return value
 
 
 def build_rows(tasks: Dict[str, Sequence[str]]) -> List[List[str]]:

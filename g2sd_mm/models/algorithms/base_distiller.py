@@ -16,6 +16,8 @@ from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 from mmengine.registry import Registry
 
+from .argument_types import check_argument_types
+
 _AUTOCAST_DTYPES = {None: None, 'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
                     'float16': torch.float16, 'fp16': torch.float16}
 TEACHER_PREFIX = 'teacher.'
@@ -41,7 +43,10 @@ class BaseDistiller(BaseModel):
     * ``predict``/``tensor`` modes run the student only;
     * a misspelt argument (``teacher_ckp=``) or a misspelt key of a nested
       config (``distill_loss=dict(type='FRSLoss', feat_weigth=...)``) raises a
-      ``TypeError`` naming the key, the component and the closest valid name.
+      ``TypeError`` naming the key, the component and the closest valid name;
+    * a scalar argument of the wrong type (``mask_ratio=[0, 75]``, a list from
+      ``--cfg-options model.mask_ratio=0,75``) raises a ``TypeError`` naming
+      the key and the expected type (:mod:`.argument_types`).
 
     Subclasses implement :meth:`loss` and, if needed, ``predict``/``_forward``.
 
@@ -65,6 +70,7 @@ class BaseDistiller(BaseModel):
         unknown = [k for k in kwargs if valid is not None and k not in valid]
         if unknown:
             raise TypeError(unexpected_keywords_message(cls.__name__, unknown, valid))
+        check_argument_types(cls.__name__, cls.__init__, kwargs)
         return super().__new__(cls)
 
     def __init__(self,

@@ -41,8 +41,9 @@ class GenericDistiller(BaseDistiller):
         teacher_ckpt (str, optional): full MAE checkpoint (encoder + decoder).
         student_ckpt (str, optional): student (and projector) initialisation.
         target_layer (int): 1-based decoder block whose output is the target.
-        mask_ratio (float): fraction of masked patches.
-        projector_hidden (int): hidden width of the projection MLP.
+        mask_ratio (float): fraction of masked patches (> 0 with
+            ``supervise='masked'``, which would otherwise supervise nothing).
+        projector_hidden (int): hidden width of the projection MLP (>= 1).
         loss (dict): loss config, default Smooth-L1 (beta 2) on LN targets.
         supervise (str): ``'all'`` tokens or ``'masked'`` tokens only.
         teacher_autocast (str, optional): see :class:`BaseDistiller`.
@@ -103,6 +104,13 @@ class GenericDistiller(BaseDistiller):
             raise ValueError(f"mask_rng must be 'per_sample' or 'global', got {mask_rng!r}")
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
+        if supervise == 'masked' and mask_ratio == 0:
+            raise ValueError("supervise='masked' needs mask_ratio > 0: with mask_ratio=0 no "
+                             'token is masked, so the loss is 0 and the student gets no gradient')
+        if projector_hidden < 1:
+            raise ValueError(f'projector_hidden must be >= 1, got {projector_hidden}: a '
+                             'projection MLP without hidden units passes no gradient to the '
+                             'student')
         teacher = self._truncated_teacher_cfg(teacher, target_layer)
         super().__init__(student=student, teacher=teacher, registry=MODELS,
                          teacher_ckpt=teacher_ckpt, teacher_autocast=teacher_autocast,
