@@ -39,6 +39,7 @@ killed run left in its checkpoint folder and work dir, and logs their names.
 Two runs writing into one work dir at the same time are not supported (one
 would delete the other's temporary file mid-write).
 """
+import contextlib
 import os
 import os.path as osp
 import re
