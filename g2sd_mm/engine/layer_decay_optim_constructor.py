@@ -10,7 +10,7 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 __all__ = ['LayerDecayOptimWrapperConstructor', 'get_layer_id']
 
-_EMBED_NAMES = ('patch_embed', 'cls_token', 'dist_token', 'pos_embed', 'mask_token')
+_EMBED_NAMES = ('patch_embed', 'cls_token', 'pos_embed', 'mask_token')
 _BLOCK = re.compile(r'(?:blocks|layers)\.(\d+)\.')
 _DEFAULT_NO_DECAY = ('pos_embed', 'cls_token', 'dist_token', 'mask_token', 'rel_pos')
 
@@ -40,8 +40,13 @@ def get_layer_id(param_name: str, num_layers: int,
 
     Inside the backbone: patch embedding, class/mask token and position table
     -> 0; ``blocks.i`` (or mmpretrain/mmseg ``layers.i``) -> ``i + 1``; other
-    backbone parameters (e.g. a final norm) -> ``num_layers + 1``. Everything
-    outside the backbone (neck, heads, adapters) -> ``num_layers + 1``.
+    backbone parameters (e.g. a final norm, the distillation token) ->
+    ``num_layers + 1``. Everything outside the backbone (neck, heads,
+    adapters) -> ``num_layers + 1``.
+
+    The distillation token is a new task parameter, not part of the
+    pre-trained embedding: like G2SD's reference (``util/lr_decay.py`` gives
+    every name it does not list the top layer id) it trains at the full lr.
 
     Raises:
         ValueError: a block index ``>= num_layers`` (``num_layers`` does not
