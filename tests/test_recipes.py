@@ -63,6 +63,26 @@ def test_gd_teacher_is_the_normalised_pixel_mae(name):
     assert cfg.model.target_layer == 4 and cfg.model.mask_ratio == 0.75
 
 
+def test_gd_weight_decay_like_the_reference():
+    """timm ``add_weight_decay`` (main_distill.py): no decay on 1-D tensors and
+    biases; the class and mask tokens are decayed; position tables are frozen."""
+    from g2sd_mm.models import MaskedAutoencoderViT
+    cfg = _cfg('pretrain', 'g2sd_vit-small-p16_gd_8xb512-amp-300e_in1k.py')
+    model = torch.nn.Module()
+    model.student = MaskedAutoencoderViT(arch=dict(embed_dim=16, depth=2, num_heads=2),
+                                         img_size=32, patch_size=8, decoder_embed_dim=8,
+                                         decoder_depth=1, decoder_num_heads=2)
+    model.projector = torch.nn.Sequential(torch.nn.Linear(8, 12), torch.nn.GELU(),
+                                          torch.nn.Linear(12, 12))
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    wd = {n: _group_of(wrapper, p).get('weight_decay', 0.05)
+          for n, p in model.named_parameters() if p.requires_grad}
+    assert 'student.pos_embed' not in wd and 'student.decoder_pos_embed' not in wd  # frozen
+    assert wd['student.cls_token'] == wd['student.mask_token'] == 0.05
+    assert wd['student.blocks.0.attn.qkv.weight'] == wd['projector.0.weight'] == 0.05
+    assert all(v == 0.0 for n, v in wd.items() if n.endswith('.bias') or 'norm' in n)
+
+
 # ------------------------------------------------------ classification (SD)
 @pytest.mark.parametrize('name', ['g2sd_vits_cls.py', 'g2sd_vitt_cls.py',
                                   'g2sd_vits_cls_nkd.py', 'g2sd_vitt_cls_nkd.py'])

@@ -1,7 +1,7 @@
 """G2SD generic distillation, MAE ViT-B/16 -> ViT-S/16, ImageNet-1k, 300 epochs.
 
 Recipe (G2SD, CVPR 2023): 8 GPUs x 512 = total batch 4096, AdamW (0.9, 0.95),
-lr 2.4e-3 (1.5e-4 per 256), wd 0.05 without decay on norms/biases/tokens,
+lr 2.4e-3 (1.5e-4 per 256), wd 0.05 without decay on norms and biases,
 10 warm-up epochs, cosine to 2.5e-6, fp16 AMP, RandomResizedCrop 224
 (scale 0.2-1.0, bicubic) + flip, mask ratio 0.75 shared by teacher and student.
 
