@@ -176,9 +176,8 @@ def test_seg_poly_schedule_counts_from_iteration_zero():
     assert warm.type == 'LinearLR' and poly.type == 'PolyLR' and poly.begin == 0
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.AdamW([param], lr=cfg.optim_wrapper.optimizer.lr)
-    kw = {k: v for k, v in warm.items() if k != 'type'}
-    schedulers = [LinearLR(opt, **kw), PolyLR(opt, **{k: v for k, v in poly.items()
-                                                       if k != 'type'})]
+    schedulers = [LinearLR(opt, **{k: v for k, v in warm.items() if k != 'type'}),
+                  PolyLR(opt, **{k: v for k, v in poly.items() if k != 'type'})]
     lr0, T, W, r = 1e-4, 160000, 1500, 1e-6
     for t in range(3001):
         want = lr0 * (1 - t / T) * (r + (1 - r) * min(t / W, 1))

@@ -72,8 +72,8 @@ def reference_cls_to_mmpretrain(state: Mapping[str, torch.Tensor],
     if 'fc_norm.weight' in state:
         raise CheckpointError(f'{source}: a global-pool student (fc_norm): the reference '
                               'averages the distillation token into its pooled feature, which '
-                              "G2SDDistilledViT does not; only class-token students ('--cls_token', "
-                              'the SD.sh default) convert')
+                              'G2SDDistilledViT does not; only class-token students '
+                              "('--cls_token', the SD.sh default) convert")
     missing = [k for k in _REQUIRED if k not in state]
     if missing:
         raise CheckpointError(f'{source}: not a G2SD reference distilled classifier; '

@@ -107,8 +107,8 @@ class G2SDDistilledViT(_StrictPretrainedInit, VisionTransformer):
         x, patch_resolution = self.patch_embed(x)
         x = torch.cat((self.cls_token.expand(batch, -1, -1), x), dim=1)
         x = x + mm_resize_pos_embed(self.pos_embed, self.patch_resolution, patch_resolution,
-                                 mode=self.interpolate_mode,
-                                 num_extra_tokens=self.num_extra_tokens)
+                                    mode=self.interpolate_mode,
+                                    num_extra_tokens=self.num_extra_tokens)
         x = torch.cat((x, self.dist_token.expand(batch, -1, -1)), dim=1)
         x = self.drop_after_pos(x)
         x = self.pre_norm(x)
