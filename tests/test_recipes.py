@@ -224,3 +224,32 @@ def test_det_distillation_recipe(name):
     student = Config.fromfile(osp.join(ROOT, cfg.model.student.cfg_path))
     assert student.model.backbone.drop_path_rate == 0.1
     assert student.optim_wrapper.optimizer.weight_decay == 0.1  # ViTDet baseline
+
+
+def test_det_weight_decay_like_detectron2():
+    """get_default_optimizer_params(weight_decay_norm=0) + pos_embed override:
+    norms and the position table are not decayed; biases (outside norms) and the
+    relative-position tables are."""
+    from g2sd_mm.models.necks.simple_fpn import LayerNorm2d
+    cfg = _cfg('det', 'g2sd_vits_maskrcnn.py')
+    model = torch.nn.Module()
+    model.backbone = torch.nn.Module()
+    model.backbone.pos_embed = torch.nn.Parameter(torch.zeros(1, 5, 4))
+    block = torch.nn.Module()
+    block.norm1 = torch.nn.LayerNorm(4)
+    block.attn = torch.nn.Linear(4, 4)
+    block.attn.rel_pos_h = torch.nn.Parameter(torch.zeros(3, 2))
+    model.backbone.blocks = torch.nn.ModuleList([block])
+    model.neck = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 1), LayerNorm2d(4))
+    model.rpn_head = torch.nn.Conv2d(4, 3, 1)
+    cfg.optim_wrapper.paramwise_cfg.num_layers = 1
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    wd = {n: _group_of(wrapper, p)['weight_decay'] for n, p in model.named_parameters()}
+    assert wd == {
+        'backbone.pos_embed': 0.0,
+        'backbone.blocks.0.norm1.weight': 0.0, 'backbone.blocks.0.norm1.bias': 0.0,
+        'backbone.blocks.0.attn.weight': 0.05, 'backbone.blocks.0.attn.bias': 0.05,
+        'backbone.blocks.0.attn.rel_pos_h': 0.05,
+        'neck.0.weight': 0.05, 'neck.0.bias': 0.05,
+        'neck.1.weight': 0.0, 'neck.1.bias': 0.0,
+        'rpn_head.weight': 0.05, 'rpn_head.bias': 0.05}
