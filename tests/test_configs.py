@@ -38,7 +38,7 @@ DECODER = ('decoder', 'mask_token')
 ])
 def test_full_size_gd_configs(name, student_enc, timm_name, mm_arch):
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pretrain', name))
-    assert cfg.model.teacher_ckpt.endswith('mae_visualize_vit_base.pth')
+    assert cfg.model.teacher_ckpt.endswith('mae_pretrain_vit_base_full.pth')
     assert cfg.model.mask_ratio == 0.75 and cfg.model.target_layer == 4
     assert cfg.model.loss.beta == 2.0 and cfg.model.supervise == 'all'
     opt = cfg.optim_wrapper

@@ -7,8 +7,9 @@ the fine-tuned ViT-B ViTDet Mask R-CNN (``teacher_ckpt``, loaded strictly; it
 runs backbone + neck + RPN head only, frozen, in eval mode, without autograd).
 FRS losses on the 5 FPN levels: feature 0.001, objectness 0.1, linear warm-up
 over 500 iterations. Recipe as the baselines (LSJ 1024, total batch 64 = 8 GPUs
-x 8, 184,375 iterations, AdamW 1e-4, wd 0.1, layer decay 0.7, drop path 0.1,
-AMP). Validation/test run the student only; extract it with
+x 8, 184,375 iterations, AdamW 1e-4, layer decay 0.7, drop path 0.1, AMP)
+except weight decay 0.05 (the reference's distillation command, ``run.sh``;
+the baselines keep ViTDet's 0.1). Validation/test run the student only; extract it with
 ``tools/model_converters/extract_student.py`` and test it with the baseline
 config. Name in the OpenMMLab scheme:
 g2sd-sd_vit-b-mae_vit-s_simple-fpn_8xb8-lsj-100e_coco.
@@ -43,3 +44,4 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     distill_loss=dict(type='FRSLoss', feat_weight=0.001, obj_weight=0.1),
     warmup_iters=500)
+optim_wrapper = dict(optimizer=dict(weight_decay=0.05))

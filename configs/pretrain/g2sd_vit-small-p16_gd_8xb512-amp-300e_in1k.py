@@ -1,16 +1,21 @@
 """G2SD generic distillation, MAE ViT-B/16 -> ViT-S/16, ImageNet-1k, 300 epochs.
 
 Recipe (G2SD, CVPR 2023): 8 GPUs x 512 = total batch 4096, AdamW (0.9, 0.95),
-lr 2.4e-3 (1.5e-4 per 256), wd 0.05 without decay on norms/biases/tokens,
+lr 2.4e-3 (1.5e-4 per 256), wd 0.05 without decay on norms and biases,
 10 warm-up epochs, cosine to 2.5e-6, fp16 AMP, RandomResizedCrop 224
 (scale 0.2-1.0, bicubic) + flip, mask ratio 0.75 shared by teacher and student.
 
 With fewer GPUs keep the total batch with gradient accumulation, e.g. 4 GPUs:
 ``--cfg-options optim_wrapper.accumulative_counts=2``.
 
-``teacher_ckpt`` must be a *full* MAE checkpoint (encoder + decoder), e.g. the
-official ``mae_visualize_vit_base.pth`` or an mmpretrain MAE pretraining
-checkpoint. An encoder-only file (``mae_pretrain_vit_base.pth``) is refused.
+``teacher_ckpt`` must be a *full* MAE checkpoint (encoder + decoder). The
+default is the one G2SD used: the official ``mae_pretrain_vit_base_full.pth``
+(ViT-B/16, 1600 epochs, normalised-pixel loss; the reference's
+``mae_base-1599.pth`` with ``GD.sh --norm_pix_loss``). The official
+``mae_visualize_vit_base.pth`` also loads, but it was trained on raw pixels
+for visualisation, so its decoder hidden states (the distillation target)
+differ; an mmpretrain MAE pretraining checkpoint loads too. An encoder-only
+file (``mae_pretrain_vit_base.pth``) is refused.
 """
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs512_mae.py',
@@ -20,7 +25,7 @@ _base_ = [
 ]
 custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
-teacher_ckpt = 'checkpoints/mae_visualize_vit_base.pth'
+teacher_ckpt = 'checkpoints/mae_pretrain_vit_base_full.pth'
 model = dict(teacher_ckpt=teacher_ckpt)
 
 train_dataloader = dict(batch_size=512, num_workers=8)

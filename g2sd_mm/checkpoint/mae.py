@@ -3,6 +3,7 @@
 Accepted files (detected from their keys):
 
 * official MAE (``ckpt['model']``): full checkpoints such as
+  ``mae_pretrain_vit_base_full.pth`` (the G2SD teacher) or
   ``mae_visualize_vit_base.pth`` carry the decoder; ``mae_pretrain_vit_base.pth``
   is encoder-only and is refused for a teacher;
 * mmpretrain MAE (``ckpt['state_dict']`` with ``backbone.*``/``neck.*``);
@@ -116,7 +117,7 @@ def load_mae_state_dict(model, state: Mapping[str, torch.Tensor], source: str,
         if all(k.startswith(('decoder', 'mask_token')) for k in missing):
             hint = (' The file has no MAE decoder: it looks like an encoder-only checkpoint '
                     '(e.g. mae_pretrain_vit_base.pth). G2SD needs the full MAE checkpoint with '
-                    'the decoder (e.g. mae_visualize_vit_base.pth, or an mmpretrain MAE '
+                    'the decoder (e.g. mae_pretrain_vit_base_full.pth, or an mmpretrain MAE '
                     'pretraining checkpoint).')
         elif role == 'teacher' and any(k.startswith('decoder_blocks.') for k in missing):
             hint = ' The file has fewer decoder blocks than the teacher needs.'

@@ -7,11 +7,10 @@ resized):
 * :func:`load_vit_pretrained` -> ``ViTDet`` (detection);
 * :func:`load_vit_rel_pos_pretrained` -> ``ViTRelPos`` (segmentation);
 * :func:`load_vit_classifier_pretrained` -> mmpretrain ``VisionTransformer`` /
-  ``DistilledVisionTransformer`` (``G2SDViT``, ``G2SDDistilledViT``).
+  ``G2SDViT`` and the distilled student ``G2SDDistilledViT``.
 
 The backbones call them from ``init_weights`` for a ``Pretrained`` ``init_cfg``.
 """
-import math
 import re
 from typing import Dict, List, Mapping, Optional, Union
 
@@ -35,7 +34,8 @@ _REL_POS_AND_LAYER_SCALE = re.compile(
 _BEIT_TABLE = re.compile(r'blocks\.\d+\.rel_pos\.relative_position_bias_table$')
 # Classifier: the global-pool norm (``ln2``, MAE's ``fc_norm``) is new when
 # starting from a pre-trained encoder; a final norm is dropped when the model has none.
-_POOL_NORM = re.compile(r'ln2\.(weight|bias)$')
+# The distillation token (reference layout, no position entry) starts fresh.
+_POOL_NORM_OR_DIST_TOKEN = re.compile(r'ln2\.(weight|bias)$|dist_token$')
 _FINAL_NORM = re.compile(r'ln1\.(weight|bias)$')
 
 
@@ -127,11 +127,6 @@ def load_vit_rel_pos_pretrained(backbone: nn.Module, checkpoint: Checkpoint,
                               'relative-position tables and layer scale')
 
 
-def _has_class_slot(entries: int) -> bool:
-    side = math.isqrt(entries - 1)
-    return side * side == entries - 1
-
-
 def load_vit_classifier_pretrained(backbone: nn.Module, checkpoint: Checkpoint,
                                    prefix: Optional[str] = None) -> Dict[str, List[str]]:
     """Strictly load ViT encoder weights into an mmpretrain ViT backbone.
@@ -142,8 +137,9 @@ def load_vit_classifier_pretrained(backbone: nn.Module, checkpoint: Checkpoint,
     classifier checkpoints. Files are read with ``load_checkpoint_file``.
 
     * MAE decoder, mask token, projector and classifier head keys are dropped;
-    * for a model with a distillation token, ``dist_token`` and its position
-      slot are derived from the class token when the checkpoint has none;
+    * a distillation token (``G2SDDistilledViT``) missing from the checkpoint
+      keeps its fresh initialisation; the position table maps 1:1 (the token
+      has no position entry);
     * a final norm (``ln1``) in the checkpoint is dropped when the model has
       none (``final_norm=False``, global pool), and the global-pool norm
       ``ln2`` may be missing (it keeps its initialisation);
@@ -161,11 +157,6 @@ def load_vit_classifier_pretrained(backbone: nn.Module, checkpoint: Checkpoint,
         if 'fc_norm.weight' in state and 'ln2.weight' in own:
             state['ln2.weight'] = state.pop('fc_norm.weight')
             state['ln2.bias'] = state.pop('fc_norm.bias')
-        if 'dist_token' in own and 'dist_token' not in state and 'cls_token' in state:
-            state['dist_token'] = state['cls_token'].clone()
-            pos = state.get('pos_embed')
-            if pos is not None and pos.dim() == 3 and _has_class_slot(pos.shape[1]):
-                state['pos_embed'] = torch.cat([pos[:, :1], pos[:, :1], pos[:, 1:]], dim=1)
         return state
 
     def resize(key, value, want):
@@ -176,6 +167,7 @@ def load_vit_classifier_pretrained(backbone: nn.Module, checkpoint: Checkpoint,
 
     # a global-pool model (final_norm=False) has no final norm to take
     final_norm = None if getattr(backbone, 'final_norm', True) else _FINAL_NORM
-    return load_encoder_state(backbone, checkpoint, prefix, _POOL_NORM, resize,
-                              'global-pool norm (ln2) entries', convert=convert,
+    return load_encoder_state(backbone, checkpoint, prefix, _POOL_NORM_OR_DIST_TOKEN, resize,
+                              'global-pool norm (ln2) / distillation token entries',
+                              convert=convert,
                               also_ignore=final_norm)

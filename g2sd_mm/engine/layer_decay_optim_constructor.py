@@ -10,7 +10,7 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 __all__ = ['LayerDecayOptimWrapperConstructor', 'get_layer_id']
 
-_EMBED_NAMES = ('patch_embed', 'cls_token', 'dist_token', 'pos_embed', 'mask_token')
+_EMBED_NAMES = ('patch_embed', 'cls_token', 'pos_embed', 'mask_token')
 _BLOCK = re.compile(r'(?:blocks|layers)\.(\d+)\.')
 _DEFAULT_NO_DECAY = ('pos_embed', 'cls_token', 'dist_token', 'mask_token', 'rel_pos')
 
@@ -40,8 +40,13 @@ def get_layer_id(param_name: str, num_layers: int,
 
     Inside the backbone: patch embedding, class/mask token and position table
     -> 0; ``blocks.i`` (or mmpretrain/mmseg ``layers.i``) -> ``i + 1``; other
-    backbone parameters (e.g. a final norm) -> ``num_layers + 1``. Everything
-    outside the backbone (neck, heads, adapters) -> ``num_layers + 1``.
+    backbone parameters (e.g. a final norm, the distillation token) ->
+    ``num_layers + 1``. Everything outside the backbone (neck, heads,
+    adapters) -> ``num_layers + 1``.
+
+    The distillation token is a new task parameter, not part of the
+    pre-trained embedding: like G2SD's reference (``util/lr_decay.py`` gives
+    every name it does not list the top layer id) it trains at the full lr.
 
     Raises:
         ValueError: a block index ``>= num_layers`` (``num_layers`` does not
@@ -62,6 +67,17 @@ def get_layer_id(param_name: str, num_layers: int,
     return num_layers + 1
 
 
+_NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
+               nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+
+
+def _norm_param_names(module: nn.Module) -> set:
+    """Names of the parameters that belong to normalisation layers."""
+    return {f'{prefix}.{name}' if prefix else name
+            for prefix, m in module.named_modules() if isinstance(m, _NORM_TYPES)
+            for name, _ in m.named_parameters(recurse=False)}
+
+
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """Layer-wise lr decay (BEiT/MAE/ViTDet fine-tuning) that also works wrapped.
@@ -79,7 +95,9 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     Weight decay is ``weight_decay`` except for 1-D tensors (norms, biases),
     names ending in ``.bias`` and names containing one of ``no_decay_names``,
-    which get 0.
+    which get 0. With ``bias_decay=True`` biases are decayed too, except those
+    of normalisation layers (detectron2's ``get_default_optimizer_params(
+    weight_decay_norm=0)``, the rule of the ViTDet / G2SD detection recipes).
 
     Parameters with ``requires_grad=False`` (a frozen teacher, frozen stages)
     are left out of every group: the optimizer never sees them.
@@ -90,7 +108,9 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         decay_type (str): only ``'layer_wise'``.
         backbone_prefixes (sequence of str): default ``('backbone.',)``.
         no_decay_names (sequence of str): default
-            ``('pos_embed', 'cls_token', 'mask_token', 'rel_pos')``.
+            ``('pos_embed', 'cls_token', 'dist_token', 'mask_token', 'rel_pos')``.
+        bias_decay (bool): decay biases outside normalisation layers.
+            Default ``False``.
 
     Example:
         >>> optim_wrapper = dict(
@@ -100,7 +120,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """
 
     _KEYS = {'num_layers', 'layer_decay_rate', 'decay_type', 'backbone_prefixes',
-             'no_decay_names'}
+             'no_decay_names', 'bias_decay'}
 
     def _validate_cfg(self) -> None:
         super()._validate_cfg()
@@ -131,6 +151,8 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         rate = float(cfg['layer_decay_rate'])
         prefixes = tuple(cfg.get('backbone_prefixes', ('backbone.',)))
         no_decay_names = tuple(cfg.get('no_decay_names', _DEFAULT_NO_DECAY))
+        bias_decay = bool(cfg.get('bias_decay', False))
+        norm_params = _norm_param_names(module) if bias_decay else set()
         groups: Dict[Tuple[int, bool], dict] = {}
         skipped = 0
         for name, param in module.named_parameters():
@@ -138,8 +160,11 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 skipped += 1
                 continue
             layer_id = get_layer_id(name, num_layers, prefixes)
-            no_decay = (param.ndim == 1 or name.endswith('.bias')
-                        or any(n in name for n in no_decay_names))
+            if bias_decay and name.endswith('.bias') and name not in norm_params:
+                no_decay = any(n in name for n in no_decay_names)
+            else:
+                no_decay = (param.ndim == 1 or name.endswith('.bias')
+                            or any(n in name for n in no_decay_names))
             key = (layer_id, no_decay)
             if key not in groups:
                 scale = rate ** (num_layers + 1 - layer_id)

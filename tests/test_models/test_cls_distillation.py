@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.registry import init_default_scope
-from mmpretrain.models import DistilledVisionTransformer, ImageClassifier
+from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -16,6 +16,7 @@ from g2sd_mm.checkpoint import (CheckpointError, encoder_to_mmpretrain_backbone,
 from g2sd_mm.checkpoint.layouts.mae import CLASSIFIER_PAIRS
 from g2sd_mm.engine.layer_decay_optim_constructor import get_layer_id
 from g2sd_mm.models import MaskedAutoencoderViT
+from g2sd_mm.models.backbones import G2SDDistilledViT
 from g2sd_mm.models.losses import HardDistillLoss, NKDLoss
 
 ARCH_S = dict(embed_dims=16, num_layers=2, num_heads=2, feedforward_channels=64)
@@ -23,12 +24,13 @@ ARCH_T = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=128
 SMOOTH = dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')
 
 
-def student_cfg(init_cfg=None, num_classes=3):
+def student_cfg(init_cfg=None, num_classes=3, eval_heads='average'):
     return dict(
         type='ImageClassifier',
         backbone=dict(type='G2SDDistilledViT', arch=ARCH_S, img_size=32, patch_size=8,
                       out_type='cls_token', init_cfg=init_cfg),
-        head=dict(type='DeiTClsHead', num_classes=num_classes, in_channels=16, loss=SMOOTH),
+        head=dict(type='G2SDDistilledClsHead', num_classes=num_classes, in_channels=16,
+                  loss=SMOOTH, eval_heads=eval_heads),
         data_preprocessor=dict(num_classes=num_classes, mean=[0, 0, 0], std=[1, 1, 1]))
 
 
@@ -143,9 +145,11 @@ def test_loss_equals_hand_computation():
     assert losses['distill.loss_hard'].item() == pytest.approx(0.5 * ce_dist.item(), rel=1e-5)
 
 
-def test_mixed_labels_and_nkd_option():
-    model = build(distill_loss=dict(type='NKDLoss', temperature=2.0, alpha=1.0),
-                  distill_weight=0.25)
+def test_mixed_labels_with_deit_head():
+    # mmpretrain's own DeiTClsHead also works as the student head (hard distillation)
+    cfg = student_cfg()
+    cfg['head'] = dict(type='DeiTClsHead', num_classes=3, in_channels=16, loss=SMOOTH)
+    model = build(student=cfg, distill_weight=0.25)
     x = torch.randn(2, 3, 32, 32)
     soft = torch.tensor([[0.6, 0.4, 0.0], [0.0, 0.3, 0.7]])
     losses = model.loss(x, samples([0, 2], soft))
@@ -154,9 +158,52 @@ def test_mixed_labels_and_nkd_option():
         t_logits = model.teacher_logits(x)
     target = 0.9 * soft + 0.1 / 3
     ce_cls = -(target * F.log_softmax(cls_logits, 1)).sum(1).mean()
-    nkd = NKDLoss(temperature=2.0)(dist_logits, t_logits, soft)
+    hard = F.cross_entropy(dist_logits, t_logits.argmax(1))
     assert losses['loss_cls'].item() == pytest.approx(0.75 * ce_cls.item(), rel=1e-5)
-    assert losses['distill.loss_nkd'].item() == pytest.approx(0.25 * nkd.item(), rel=1e-5)
+    assert losses['distill.loss_hard'].item() == pytest.approx(0.25 * hard.item(), rel=1e-5)
+
+
+def build_nkd(**kwargs):
+    return build(student=student_cfg(eval_heads='cls'),
+                 distill_loss=dict(type='NKDLoss', temperature=1.0, alpha=1.0),
+                 distill_weight=1.0, distill_head='cls', **kwargs)
+
+
+def test_nkd_option_is_the_reference_recipe():
+    """NKD on the class-token head alone, no CE term, the distillation head
+    untrained, inference from the class-token head (engine_finetune_dis.py)."""
+    model = build_nkd()
+    model.train()
+    x = torch.randn(2, 3, 32, 32)
+    soft = torch.tensor([[0.6, 0.4, 0.0], [0.0, 0.3, 0.7]])
+    losses = model.loss(x, samples([0, 2], soft))
+    assert set(losses) == {'distill.loss_nkd'}
+    with torch.no_grad():
+        cls_logits, _ = model.student_logits(x)
+        t_logits = model.teacher_logits(x)
+    nkd = NKDLoss()(cls_logits, t_logits, soft)
+    assert losses['distill.loss_nkd'].item() == pytest.approx(nkd.item(), rel=1e-6)
+    losses['distill.loss_nkd'].backward()
+    head = model.student.head.layers
+    assert head.head.weight.grad.abs().sum() > 0
+    # in the graph (DDP sees it used) but without gradient
+    assert torch.count_nonzero(head.head_dist.weight.grad) == 0
+    assert torch.count_nonzero(head.head_dist.bias.grad) == 0
+    model.eval()
+    preds = model.predict(x, samples([0, 1]))
+    with torch.no_grad():
+        cls_logits, _ = model.student_logits(x)
+    torch.testing.assert_close(torch.stack([p.pred_score for p in preds]),
+                               F.softmax(cls_logits, dim=1))
+
+
+def test_nkd_needs_the_reference_wiring():
+    with pytest.raises(ValueError, match="distill_head='cls'"):
+        build(distill_loss=dict(type='NKDLoss'))
+    with pytest.raises(ValueError, match="eval_heads='cls'"):
+        build(distill_loss=dict(type='NKDLoss'), distill_head='cls', distill_weight=1.0)
+    with pytest.raises(ValueError, match='distill_head'):
+        build(distill_head='both')
 
 
 def test_teacher_frozen_and_not_trained():
@@ -214,16 +261,51 @@ def test_distilled_student_loads_the_export_with_no_missing_key(gd_export):
     path, encoder = gd_export
     init_default_scope('mmpretrain')
     backbone = MODELS.build(student_cfg(dict(type='Pretrained', checkpoint=path))['backbone'])
+    torch.manual_seed(5)
     backbone.init_weights()
     torch.testing.assert_close(backbone.cls_token, encoder['cls_token'])
-    torch.testing.assert_close(backbone.dist_token, encoder['cls_token'])
-    pos = encoder['pos_embed']  # (1, 1 + 16, 16) with the class slot first
-    torch.testing.assert_close(backbone.pos_embed[:, 0], pos[:, 0])
-    torch.testing.assert_close(backbone.pos_embed[:, 1], pos[:, 0])
-    torch.testing.assert_close(backbone.pos_embed[:, 2:], pos[:, 1:])
+    # the reference layout: the position table is the stage-1 one, 1:1
+    torch.testing.assert_close(backbone.pos_embed, encoder['pos_embed'])
     torch.testing.assert_close(backbone.layers[1].ffn.layers[1].weight,
                                encoder['blocks.1.mlp.fc2.weight'])
     torch.testing.assert_close(backbone.ln1.weight, encoder['norm.weight'])
+    # a fresh distillation token: (truncated) normal with std 0.02, not a copy
+    dist = backbone.dist_token.detach()
+    assert dist.abs().max() < 0.1 and 0.005 < dist.std() < 0.04
+    assert not torch.allclose(dist, encoder['cls_token'])
+
+
+def test_distillation_token_placement():
+    """[cls, patches..., dist]: the token has no position entry and comes last."""
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    backbone = MODELS.build(dict(type='G2SDDistilledViT', arch=ARCH_S, img_size=32,
+                                 patch_size=8, out_type='raw', drop_path_rate=0.0))
+    backbone.init_weights()
+    backbone.eval()
+    assert backbone.pos_embed.shape == (1, 1 + 16, 16)
+    x = torch.randn(2, 3, 32, 32)
+    seen = {}
+    backbone.layers[0].register_forward_pre_hook(lambda m, a: seen.setdefault('in', a[0]))
+    with torch.no_grad():
+        out = backbone(x)[-1]
+        patches = backbone.patch_embed(x)[0]
+    assert out.shape == (2, 1 + 16 + 1, 16)
+    tokens = seen['in']
+    torch.testing.assert_close(tokens[:, 0], (backbone.cls_token + backbone.pos_embed[:, 0])[0]
+                               .expand(2, -1))
+    torch.testing.assert_close(tokens[:, 1:-1], patches + backbone.pos_embed[:, 1:])
+    torch.testing.assert_close(tokens[:, -1], backbone.dist_token[0].expand(2, -1))
+    backbone.out_type = 'cls_token'
+    with torch.no_grad():
+        cls_tok, dist_tok = backbone(x)[-1]
+    torch.testing.assert_close(cls_tok, out[:, 0])
+    torch.testing.assert_close(dist_tok, out[:, -1])
+    backbone.out_type = 'featmap'
+    with torch.no_grad():
+        fmap = backbone(x)[-1]
+    assert fmap.shape == (2, 16, 4, 4)
+    torch.testing.assert_close(fmap.flatten(2).transpose(1, 2), out[:, 1:-1])
 
 
 def test_export_resized_to_another_grid(gd_export):
@@ -233,8 +315,22 @@ def test_export_resized_to_another_grid(gd_export):
     cfg['img_size'] = 48  # 4x4 -> 6x6 patches
     backbone = MODELS.build(cfg)
     backbone.init_weights()
-    assert backbone.pos_embed.shape == (1, 2 + 36, 16)
-    torch.testing.assert_close(backbone.pos_embed[:, 1], encoder['pos_embed'][:, 0])
+    assert backbone.pos_embed.shape == (1, 1 + 36, 16)
+    torch.testing.assert_close(backbone.pos_embed[:, 0], encoder['pos_embed'][:, 0])
+
+
+def test_deit_layout_checkpoint_is_refused(tmp_path):
+    """A checkpoint of mmpretrain's DistilledVisionTransformer (a position slot for
+    the distillation token) does not fit the reference layout: an error, not a
+    silent resample."""
+    from mmpretrain.models import DistilledVisionTransformer
+    deit = DistilledVisionTransformer(arch=ARCH_S, img_size=32, patch_size=8)
+    path = tmp_path / 'deit_layout.pth'
+    torch.save(dict(state_dict=deit.state_dict()), path)
+    init_default_scope('mmpretrain')
+    backbone = MODELS.build(student_cfg(dict(type='Pretrained', checkpoint=str(path)))['backbone'])
+    with pytest.raises(CheckpointError, match='deit_layout.pth.*pos_embed has 18 entries'):
+        backbone.init_weights()
 
 
 def test_wrong_arch_export_is_refused(gd_export):
@@ -310,12 +406,13 @@ def test_student_export_loads_into_plain_mmpretrain_classifier(tmp_path):
     path = tmp_path / 'g2sd_cls.pth'
     torch.save(dict(state_dict=model.state_dict()), path)
     student = extract_student_state(str(path))
+    # mmpretrain's ImageClassifier with g2sd_mm's registered backbone and head
     plain = ImageClassifier(
-        backbone=dict(type='DistilledVisionTransformer', arch=ARCH_S, img_size=32,
+        backbone=dict(type='G2SDDistilledViT', arch=ARCH_S, img_size=32,
                       patch_size=8, out_type='cls_token'),
-        head=dict(type='DeiTClsHead', num_classes=3, in_channels=16),
+        head=dict(type='G2SDDistilledClsHead', num_classes=3, in_channels=16),
         data_preprocessor=dict(num_classes=3, mean=[0, 0, 0], std=[1, 1, 1]))
-    assert isinstance(plain.backbone, DistilledVisionTransformer)
+    assert isinstance(plain.backbone, G2SDDistilledViT)
     result = plain.load_state_dict(student, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     plain.eval()
@@ -325,9 +422,10 @@ def test_student_export_loads_into_plain_mmpretrain_classifier(tmp_path):
         torch.testing.assert_close(plain(x, mode='tensor'), model.student(x, mode='tensor'))
 
 
-def test_distillation_token_gets_embedding_decay_rules():
-    assert get_layer_id('student.backbone.dist_token', 12) == 0
-    assert get_layer_id('backbone.dist_token', 12) == 0
+def test_distillation_token_trains_at_the_full_lr():
+    """As the reference's util/lr_decay.py: the token is outside the layer decay."""
+    assert get_layer_id('student.backbone.dist_token', 12) == 13
+    assert get_layer_id('backbone.dist_token', 12) == 13
     model = build()
     opt = copy.deepcopy(dict(
         type='OptimWrapper', constructor='LayerDecayOptimWrapperConstructor',
@@ -335,10 +433,14 @@ def test_distillation_token_gets_embedding_decay_rules():
         paramwise_cfg=dict(num_layers=2, layer_decay_rate=0.75)))
     from mmengine.optim import build_optim_wrapper
     wrapper = build_optim_wrapper(model, opt)
-    dist = model.student.backbone.dist_token
-    group = next(g for g in wrapper.optimizer.param_groups
-                 if any(p is dist for p in g['params']))
-    assert group['weight_decay'] == 0.0
-    assert group['lr'] == pytest.approx(1e-3 * 0.75 ** 3)
+
+    def group_of(param):
+        return next(g for g in wrapper.optimizer.param_groups
+                    if any(p is param for p in g['params']))
+
+    dist = group_of(model.student.backbone.dist_token)
+    assert dist['weight_decay'] == 0.0
+    assert dist['lr'] == pytest.approx(1e-3)
+    assert group_of(model.student.backbone.cls_token)['lr'] == pytest.approx(1e-3 * 0.75 ** 3)
     assert not any(p is q for g in wrapper.optimizer.param_groups for p in g['params']
                    for q in model.teacher.parameters())

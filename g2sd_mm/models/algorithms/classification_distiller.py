@@ -44,21 +44,32 @@ def _targets(data_samples: List[BaseDataElement]) -> torch.Tensor:
 class ClassificationDistiller(BaseDistiller):
     """Specific distillation of a ViT classifier with a distillation token.
 
-    The student is a plain mmpretrain ``ImageClassifier``: a backbone with a
-    class and a distillation token (:class:`G2SDDistilledViT`, initialised from
-    the stage-1 export) and ``DeiTClsHead``. The two tokens get their own
-    linear heads; training uses
+    The student is an mmpretrain ``ImageClassifier``: a backbone with a class
+    and a distillation token (:class:`G2SDDistilledViT`, initialised from the
+    stage-1 export) and a two-head classifier (:class:`G2SDDistilledClsHead`
+    or ``DeiTClsHead``). Two recipes of G2SD's reference implementation
+    (``G2SD/engine_finetune_dis.py``):
+
+    * hard distillation (default, ``distill_head='dist'``)::
 
         loss = (1 - distill_weight) * cls_loss(head(cls_token), labels)
-               + distill_weight * distill_loss(head_dist(dist_token), teacher logits)
+               + distill_weight * HardDistillLoss(head_dist(dist_token), teacher logits)
 
-    where ``labels`` are the (mixup / cutmix, label-smoothed) targets the
-    student's head loss normally gets, and ``distill_loss`` is
-    :class:`HardDistillLoss` (cross-entropy to the teacher's top-1; DeiT / G2SD
-    default) or :class:`NKDLoss`. The teacher (a fine-tuned classifier) sees the
-    same augmented batch as the student, runs in eval mode without autograd and
-    is loaded strictly. Validation, test and export use the student alone; at
-    inference ``DeiTClsHead`` averages the two heads.
+      with ``distill_weight=0.5``; inference averages the two heads.
+    * NKD (``distill_loss=dict(type='NKDLoss')``, ``distill_head='cls'``,
+      ``distill_weight=1.0``)::
+
+        loss = NKDLoss(head(cls_token), teacher logits, labels)
+
+      on the class-token head alone, without a cross-entropy term; the
+      distillation head is in the graph with weight 0 (no gradient, as in the
+      reference) and inference uses the class-token head
+      (``G2SDDistilledClsHead(eval_heads='cls')``, checked here).
+
+    ``labels`` are the (mixup / cutmix, label-smoothed) targets the student's
+    head loss normally gets. The teacher (a fine-tuned classifier) sees the
+    same augmented batch as the student, runs in eval mode without autograd
+    and is loaded strictly. Validation, test and export use the student alone.
 
     Args:
         student (dict): student classifier config (or ``dict(cfg_path=...)``).
@@ -66,14 +77,18 @@ class ClassificationDistiller(BaseDistiller):
         teacher_ckpt (str, optional): teacher checkpoint (mmpretrain
             ``ImageClassifier`` or official MAE fine-tuned layout), strict.
         distill_loss (dict): default ``dict(type='HardDistillLoss')``.
-        distill_weight (float): weight of the distillation-token loss; the
-            class-token loss gets ``1 - distill_weight``. Defaults to 0.5.
+        distill_weight (float): weight of the distillation loss; the
+            class-token cross-entropy gets ``1 - distill_weight`` (left out
+            when 0). Defaults to 0.5.
+        distill_head (str): student head the distillation loss trains:
+            ``'dist'`` (distillation token, default) or ``'cls'`` (class
+            token; NKD). ``NKDLoss`` needs ``'cls'``.
         teacher_autocast (str, optional): see :class:`BaseDistiller`.
         data_preprocessor (dict, optional): by default the student's own
             ``ClsDataPreprocessor`` (with its mixup / cutmix batch augments).
 
-    Loss keys: ``loss_cls`` and ``distill.loss_<name>`` (``loss_hard`` or
-    ``loss_nkd``), both already weighted.
+    Loss keys: ``loss_cls`` (when its weight is not 0) and
+    ``distill.loss_<name>`` (``loss_hard`` or ``loss_nkd``), already weighted.
     """
 
     def __init__(self,
@@ -82,6 +97,7 @@ class ClassificationDistiller(BaseDistiller):
                  teacher_ckpt: Optional[str] = None,
                  distill_loss: Optional[dict] = None,
                  distill_weight: float = 0.5,
+                 distill_head: str = 'dist',
                  teacher_autocast: Optional[str] = None,
                  check_finite: bool = True,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
@@ -104,6 +120,18 @@ class ClassificationDistiller(BaseDistiller):
         name = type(self.distill_loss).__name__
         self.distill_key = 'distill.loss_' + {'HardDistillLoss': 'hard',
                                               'NKDLoss': 'nkd'}.get(name, name.lower())
+        if distill_head not in ('dist', 'cls'):
+            raise ValueError(f"distill_head must be 'dist' or 'cls', got {distill_head!r}")
+        if name == 'NKDLoss' and distill_head != 'cls':
+            raise ValueError("NKDLoss trains the class-token head (G2SD's NKD recipe): set "
+                             "distill_head='cls', distill_weight=1.0 and the student head's "
+                             "eval_heads='cls' (configs/cls/g2sd_vits_cls_nkd.py)")
+        eval_heads = getattr(self.student.head, 'eval_heads', 'average')
+        if distill_head == 'cls' and eval_heads != 'cls':
+            raise ValueError("with distill_head='cls' the distillation head is not trained; "
+                             "the student must predict with its class-token head: use "
+                             "G2SDDistilledClsHead(eval_heads='cls')")
+        self.distill_head = distill_head
 
     def load_teacher_checkpoint(self, teacher: nn.Module, path: str) -> None:
         """mmpretrain classifier checkpoints load as they are; an official MAE
@@ -132,8 +160,18 @@ class ClassificationDistiller(BaseDistiller):
              data_samples: List[BaseDataElement]) -> Dict[str, torch.Tensor]:
         cls_logits, dist_logits = self.student_logits(inputs)
         target = _targets(data_samples).to(cls_logits.device)
-        loss_cls = self.student.head.loss_module(cls_logits, target,
-                                                 avg_factor=cls_logits.size(0))
-        loss_dist = self.distill_loss(dist_logits, self.teacher_logits(inputs), target)
-        return {'loss_cls': (1.0 - self.distill_weight) * loss_cls,
-                self.distill_key: self.distill_weight * loss_dist}
+        teacher_logits = self.teacher_logits(inputs)
+        losses = {}
+        if self.distill_weight < 1.0:
+            loss_cls = self.student.head.loss_module(cls_logits, target,
+                                                     avg_factor=cls_logits.size(0))
+            losses['loss_cls'] = (1.0 - self.distill_weight) * loss_cls
+        if self.distill_head == 'dist':
+            loss_dist = self.distill_loss(dist_logits, teacher_logits, target)
+        else:
+            # the unused head stays in the graph with weight 0 (no gradient; DDP
+            # sees every parameter used), as in the reference
+            loss_dist = self.distill_loss(cls_logits, teacher_logits, target) \
+                + 0.0 * dist_logits.sum()
+        losses[self.distill_key] = self.distill_weight * loss_dist
+        return losses
