@@ -156,8 +156,8 @@ def test_other_layouts_and_architectures_are_refused(tmp_path):
         check_segmentor_state(mmseg_mae_to_g2sd(state), config, source='vit48.pth')
 
 
-def test_converter_output_is_a_strictly_loaded_distillation_teacher(tmp_path, stock,
-                                                                      monkeypatch):
+def test_converter_output_is_a_strictly_loaded_distillation_teacher(
+        tmp_path, stock, monkeypatch):
     from mmseg.registry import MODELS
     src, dst = tmp_path / 'mmseg_mae.pth', tmp_path / 'teacher.pth'
     meta = dict(CLASSES=('a', 'b'), config='model = dict()', mmseg_version='0.24.0')
