@@ -12,11 +12,12 @@ from typing import Dict, Mapping, Optional
 import torch
 import torch.nn as nn
 
-from ..models.algorithms.base_distiller import _REPO_ROOT, model_cfg_from_path
+from ..models.algorithms.base_distiller import model_cfg_from_path
 from ..models.utils.state_dict_loading import load_state_dict_strict
 
 __all__ = ['SEG_CONFIGS', 'default_seg_config', 'build_segmentor', 'check_segmentor_state']
 
+_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # embed width -> the UperNet config whose backbone has it (ADE20K, 150 classes, 512 crops)
 SEG_CONFIGS: Dict[int, str] = {
     768: 'configs/seg/upernet_vit-b-mae_feature2pyramid_8xb2-amp-160k_ade20k-512x512.py',
@@ -29,12 +30,12 @@ def default_seg_config(state: Mapping[str, torch.Tensor], source: str) -> str:
     """The config for a converted state dict, chosen by its ``backbone.cls_token`` width."""
     token = state.get('backbone.cls_token')
     if token is None:
-        raise KeyError(f'{source}: no backbone.cls_token, so the backbone width is unknown; '
-                       'give the config explicitly')
+        raise ValueError(f'{source}: no backbone.cls_token, so the backbone width is unknown; '
+                         'give the config explicitly')
     width = int(token.shape[-1])
     if width not in SEG_CONFIGS:
-        raise KeyError(f'{source}: backbone width {width} has no UperNet config here (known: '
-                       f'{sorted(SEG_CONFIGS)}); give the config explicitly')
+        raise ValueError(f'{source}: backbone width {width} has no UperNet config here (known: '
+                         f'{sorted(SEG_CONFIGS)}); give the config explicitly')
     return osp.join(_REPO_ROOT, SEG_CONFIGS[width])
 
 
@@ -58,6 +59,7 @@ def check_segmentor_state(state: Mapping[str, torch.Tensor], config: Optional[st
     Raises:
         CheckpointError: naming ``source``, the config and the missing,
             unexpected or mis-shaped keys (e.g. a ViT-S file for the ViT-B config).
+        ValueError: no config given and none known for the backbone width.
     """
     config = config or default_seg_config(state, source)
     model = build_segmentor(config)

@@ -18,6 +18,7 @@ DIM, DEPTH, HEADS, IMG = 32, 4, 2, 64
 @pytest.fixture(scope='module')
 def stock():
     """mmseg's MAE UperNet (stock config, shrunk) with random weights."""
+    torch.manual_seed(0)
     model = build_stock(DIM, DEPTH, HEADS, IMG)
     seed_weights(model)
     return model
