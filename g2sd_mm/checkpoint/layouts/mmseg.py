@@ -198,7 +198,6 @@ def mmseg_mae_to_g2sd(state: Mapping[str, torch.Tensor],
     """
     state = drop_rel_pos_indices(
         state, _MMSEG_INDEX, 'backbone.layers.{i}.attn.relative_position_bias_table', source)
-    state = {k: v for k, v in state.items() if not k.startswith('data_preprocessor.')}
     return rename_keys(state, MMSEG_MAE_PAIRS, source, 'mmseg MAE -> g2sd_mm',
                        hints=_REFUSED)
 
