@@ -151,3 +151,23 @@ def test_converter_command_writes_both_parts(tmp_path, monkeypatch, student, tea
         assert torch.equal(out['backbone.blocks.1.ls2.gamma'], ref['backbone.blocks.1.gamma_2'])
         model = build_ours(dim, DEPTH, heads, GRID * 16)
         model.load_state_dict(out, strict=True)
+
+
+class _WritesFile:
+    """Unpickling this object would create a file (stands for code in a checkpoint)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, 'w')
+
+
+@pytest.mark.parametrize('tool', ['g2sd_reference_seg_to_g2sd.py', 'mmseg_mae_to_g2sd.py'])
+def test_converters_refuse_pickled_code(tmp_path, monkeypatch, student, tool):
+    victim, src, dst = tmp_path / 'pwned.txt', tmp_path / 'evil.pth', tmp_path / 'out.pth'
+    torch.save(dict(state_dict=student, meta=_WritesFile(str(victim))), src)
+    monkeypatch.setattr(sys, 'argv', [tool, str(src), str(dst)])
+    with pytest.raises(CheckpointError, match=r'evil\.pth: refused to unpickle.*--trust-pickle'):
+        runpy.run_path(f'{ROOT}/tools/model_converters/{tool}', run_name='__main__')
+    assert not victim.exists() and not dst.exists()
