@@ -1,4 +1,9 @@
-"""G2SD specific distillation for semantic segmentation: ViT-B UperNet teacher -> ViT-Tiny."""
+"""G2SD specific distillation for semantic segmentation: ViT-B UperNet teacher -> ViT-Tiny.
+
+Same teacher and ``teacher_ckpt`` as ``g2sd_vits_upernet.py`` (see there: the
+converted mmseg model zoo MAE ViT-B UperNet, a converted G2SD reference
+teacher, or the teacher config's own training run).
+"""
 _base_ = ['./g2sd_vits_upernet.py']
 
 model = dict(

@@ -8,6 +8,13 @@ x 2), AdamW lr 1e-4, wd 0.05, layer decay 0.65, 1,500 warm-up iterations then
 poly, drop path 0.1, AMP, sliding-window test (512, stride 341).
 Reference: MAE ViT-B UperNet, 48.1 mIoU. Its final checkpoint is the
 ``teacher_ckpt`` of ``g2sd_vits_upernet.py``.
+
+The model is structurally mmseg's stock ``mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py``
+(same blocks, relative-position tables with their three class-token entries,
+layer scale, no final norm, LayerNorm eps 1e-6, neck, heads and data
+preprocessor), so mmseg's published weights (48.13 mIoU) test and teach here
+after ``tools/model_converters/mmseg_mae_to_g2sd.py``; the G2SD reference's
+mmseg 0.x ViT-B teachers after ``tools/model_converters/g2sd_reference_seg_to_g2sd.py``.
 """
 _base_ = [
     '../_base_/models/upernet_vit-b-relpos_feature2pyramid.py',

@@ -4,6 +4,10 @@ stage-1 student (no task distillation); UPerHead channels = 384.
 ``pretrained`` is the ``*_backbone.pth`` written by
 ``tools/model_converters/g2sd_gd_export.py`` from the stage-1 checkpoint.
 This file is also the student model of ``g2sd_vits_upernet.py``.
+
+The G2SD reference's released ViT-S UperNet students (mmseg 0.x, plain or
+inside its distillation checkpoints) test with this config after
+``tools/model_converters/g2sd_reference_seg_to_g2sd.py IN OUT [--part student]``.
 """
 _base_ = ['./upernet_vit-b-mae_feature2pyramid_8xb2-amp-160k_ade20k-512x512.py']
 
