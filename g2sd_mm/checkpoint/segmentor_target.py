@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from ..models.algorithms.base_distiller import model_cfg_from_path
-from ..models.utils.state_dict_loading import load_state_dict_strict
+from .loading import load_state_dict_strict
 
 __all__ = ['SEG_CONFIGS', 'default_seg_config', 'build_segmentor', 'check_segmentor_state']
 

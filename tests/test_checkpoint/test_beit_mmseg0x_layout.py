@@ -12,8 +12,8 @@ from g2sd_mm.checkpoint.layouts.beit_mmseg0x import (is_reference_seg_layout,
                                                      reference_seg_to_g2sd, select_part)
 from g2sd_mm.checkpoint.layouts.mmseg import is_mmseg_mae_layout
 from g2sd_mm.checkpoint.segmentor_target import check_segmentor_state
-from g2sd_mm.engine.safe_checkpoint import CheckpointError, state_dict_problems
-from g2sd_mm.models.utils.state_dict_loading import state_dict_from_file
+from g2sd_mm.checkpoint import CheckpointError, state_dict_problems
+from g2sd_mm.checkpoint import state_dict_from_file
 
 DEPTH, GRID = 4, 4
 

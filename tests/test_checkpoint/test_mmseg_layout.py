@@ -10,7 +10,7 @@ from seg_models import (CLASSES, OUR_CFG, STOCK_CFG, build, build_ours, build_st
 from g2sd_mm.checkpoint.layouts.mmseg import (g2sd_to_mmseg_mae, is_mmseg_mae_layout,
                                               mmseg_mae_to_g2sd)
 from g2sd_mm.checkpoint.segmentor_target import check_segmentor_state
-from g2sd_mm.engine.safe_checkpoint import CheckpointError, state_dict_problems
+from g2sd_mm.checkpoint import CheckpointError, state_dict_problems
 
 DIM, DEPTH, HEADS, IMG = 32, 4, 2, 64
 

@@ -26,13 +26,13 @@ import argparse
 import os
 import os.path as osp
 
-import torch
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 import g2sd_mm  # noqa: F401  (registers the backbone and head)
 from g2sd_mm.checkpoint.layouts.g2sd_reference_cls import reference_cls_to_mmpretrain
-from g2sd_mm.checkpoint import CheckpointError, state_dict_from_file, state_dict_problems
+from g2sd_mm.checkpoint import (CheckpointError, atomic_save, state_dict_from_file,
+                                state_dict_problems)
 
 
 def build_student(arch: str, num_classes: int, img_size: int = 224):
@@ -80,7 +80,7 @@ def main():
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     meta = dict(source=osp.abspath(args.checkpoint), arch=args.arch,
                 layout='G2SDDistilledViT + G2SDDistilledClsHead')
-    torch.save(dict(state_dict=state, meta=meta), args.out)
+    atomic_save(dict(state_dict=state, meta=meta), args.out)
     print(f'wrote {len(state)} tensors ({args.arch}, '
           f'{state["head.layers.head.weight"].shape[0]} classes) to {args.out}')
 

@@ -24,11 +24,10 @@ import argparse
 import os
 import os.path as osp
 
-import torch
 
 from g2sd_mm.checkpoint.layouts.beit_mmseg0x import reference_seg_to_g2sd, select_part
 from g2sd_mm.checkpoint.segmentor_target import check_segmentor_state
-from g2sd_mm.models.utils.state_dict_loading import state_dict_from_file
+from g2sd_mm.checkpoint import atomic_save, state_dict_from_file
 
 
 def main():
@@ -50,7 +49,7 @@ def main():
     converted = reference_seg_to_g2sd(model, source=args.src)
     config = check_segmentor_state(converted, args.config, source=args.src)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(dict(state_dict=converted,
+    atomic_save(dict(state_dict=converted,
                     meta=dict(source=osp.abspath(args.src), part=args.part,
                               layout='G2SD reference mmseg 0.x MAE UperNet', config=config)),
                args.dst)

@@ -20,11 +20,10 @@ import argparse
 import os
 import os.path as osp
 
-import torch
 
 from g2sd_mm.checkpoint.layouts.mmseg import mmseg_mae_to_g2sd
 from g2sd_mm.checkpoint.segmentor_target import check_segmentor_state
-from g2sd_mm.models.utils.state_dict_loading import state_dict_from_file
+from g2sd_mm.checkpoint import atomic_save, state_dict_from_file
 
 
 def main():
@@ -42,7 +41,7 @@ def main():
     converted = mmseg_mae_to_g2sd(state, source=args.src)
     config = check_segmentor_state(converted, args.config, source=args.src)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(dict(state_dict=converted,
+    atomic_save(dict(state_dict=converted,
                     meta=dict(source=osp.abspath(args.src), layout='mmseg MAE UperNet',
                               config=config)), args.dst)
     print(f'{args.src} ({len(state)} tensors, mmseg MAE layout) -> {args.dst} '

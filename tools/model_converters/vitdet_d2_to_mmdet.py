@@ -25,7 +25,6 @@ import os
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -83,7 +82,7 @@ def main(argv=None):
     from g2sd_mm.checkpoint.detectron2_vitdet import VIT_ARCHS, check_vit_arch, \
         convert_d2_vitdet, read_d2_checkpoint
     from g2sd_mm.checkpoint.layouts.detectron2 import split_d2_state
-    from g2sd_mm.checkpoint import CheckpointError
+    from g2sd_mm.checkpoint import CheckpointError, atomic_save
 
     try:  # refuse a wrong file before building the target model
         weights = split_d2_state(read_d2_checkpoint(
@@ -115,7 +114,7 @@ def main(argv=None):
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     meta = dict(source=osp.abspath(args.src), config=config, converter='vitdet_d2_to_mmdet',
                 arch=result['arch'], **{f'd2_{k}': v for k, v in result['info'].items()})
-    torch.save(dict(state_dict=result['state'], meta=meta), args.dst)
+    atomic_save(dict(state_dict=result['state'], meta=meta), args.dst)
     print(f'{args.src} -> {args.dst}: {len(result["state"])} tensors for {config}')
     if result['dropped']:
         print(f'dropped {len(result["dropped"])} stu_adapter tensors (distillation adapters, '

@@ -32,7 +32,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from ...engine.safe_checkpoint import CheckpointError
+from ..errors import CheckpointError
 from .mmseg import drop_rel_pos_indices, rename_keys
 
 __all__ = ['REFERENCE_SEG_PAIRS', 'reference_seg_to_g2sd', 'select_part',

@@ -37,7 +37,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import torch
 from timm.layers import gen_relative_position_index
 
-from ...engine.safe_checkpoint import CheckpointError
+from ..errors import CheckpointError
 
 __all__ = ['MMSEG_MAE_PAIRS', 'mmseg_mae_to_g2sd', 'g2sd_to_mmseg_mae', 'is_mmseg_mae_layout',
            'rename_keys', 'drop_rel_pos_indices', 'check_rel_pos_index', 'rel_pos_window']
