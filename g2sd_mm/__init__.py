@@ -3,13 +3,22 @@
 Importing the package registers every component into the registry of the
 library whose runner uses it, and allow-lists mmengine's checkpoint contents
 for torch's safe ``weights_only`` loading (see ``g2sd_mm.engine.safe_checkpoint``).
+It also lets mmengine resolve ``g2sd_mm::dir/file.py`` config names (see
+``g2sd_mm.package_data``) and refuses an OpenMMLab stack outside the tested
+versions (``g2sd_mm.version.TESTED_VERSIONS``).
 """
-from .engine import register_safe_globals
-from .version import __version__
+from .version import __version__, check_versions
+
+check_versions()
+
+from .engine import register_safe_globals  # noqa: E402
+from .package_data import register_config_package  # noqa: E402
 
 register_safe_globals()
+register_config_package()
 
 from . import models  # noqa: E402,F401  (registers the components)
 from . import datasets  # noqa: E402,F401
+from . import registry  # noqa: E402,F401  (the g2sd_mm:: config scope)
 
 __all__ = ['__version__']

@@ -6,6 +6,8 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 
+from ..package_data import resolve_config_path
+
 
 def prepare_launch_cfg(cfg: Config, launcher: str) -> Config:
     """Set ``cfg.launcher`` and make distributed runs work on CPU-only machines.
@@ -55,18 +57,38 @@ def add_common_args(parser) -> None:
 def load_tool_config(args) -> Config:
     """Read ``args.config``, apply ``--cfg-options`` and choose the work dir.
 
-    Without ``--work-dir`` (and none in the config) it is
-    ``./work_dirs/<config name>``.
+    ``args.config`` is a file or ``package::dir/file.py``
+    (:func:`g2sd_mm.package_data.resolve_config_path`). Without ``--work-dir``
+    (and none in the config) the work dir is ``./work_dirs/<config name>``,
+    relative to the working directory.
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(resolve_config_path(args.config))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    drop_collate_fn_scope(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def drop_collate_fn_scope(cfg: Config) -> Config:
+    """Remove ``_scope_`` from the dataloaders' ``collate_fn``.
+
+    A config inherited through ``package::`` (``_base_ = ['g2sd_mm::...']``)
+    has ``_scope_`` set on every component by mmengine, and mmengine's Runner
+    (0.10.7) passes the ``collate_fn`` dict's keys to the collate function as
+    keyword arguments: ``default_collate() got an unexpected keyword argument
+    '_scope_'``. Collate functions are plain functions, the scope means nothing
+    to them.
+    """
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        collate_fn = (cfg.get(name) or {}).get('collate_fn')
+        if isinstance(collate_fn, dict):
+            collate_fn.pop('_scope_', None)
     return cfg
 
 
