@@ -1,4 +1,4 @@
-"""Install g2sd_mm (``pip install .`` or ``pip install -e .``); pinned stack: requirements/."""
+"""Install g2sd_mm (``pip install .`` or ``pip install -e .``); pinned stack: requirements/
 
 As the OpenMMLab packages do, the repository's ``configs/`` and ``tools/`` are
 shipped inside the package under ``g2sd_mm/.mim/``: copied into wheels (and so
