@@ -131,7 +131,8 @@ def project(tmp_path_factory, installed):
 def test_installed_configs_and_tools_are_the_repository_files(installed):
     site = installed[3]
     for name in ('configs', 'tools'):
-        repo, shipped = _files(osp.join(ROOT, name)), _files(osp.join(site, 'g2sd_mm', '.mim', name))
+        repo = _files(osp.join(ROOT, name))
+        shipped = _files(osp.join(site, 'g2sd_mm', '.mim', name))
         assert sorted(shipped) == sorted(repo), name
         for rel, path in repo.items():
             with open(path, 'rb') as a, open(shipped[rel], 'rb') as b:
