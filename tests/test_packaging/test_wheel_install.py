@@ -94,13 +94,16 @@ def installed(tmp_path_factory):
     python = str(venv / 'bin' / 'python')
     site = _run([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
                 cwd=tmp, env=dict(os.environ)).strip()
+    # installed before the stack is visible, so pip cannot take the project's
+    # g2sd_mm for an installed copy
+    _run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-deps',
+          '--no-index', str(wheel)], cwd=tmp, env=dict(os.environ))
+    assert osp.isfile(osp.join(site, 'g2sd_mm', '.mim', 'tools', 'train.py'))
     # the project's installed stack, without its (editable) g2sd_mm: a path
     # line does not run that folder's .pth files, so the editable finder stays off
     stack = {sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']}
     with open(osp.join(site, 'project_stack.pth'), 'w') as f:
         f.write('\n'.join(sorted(stack)) + '\n')
-    _run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-deps',
-          '--no-index', str(wheel)], cwd=tmp, env=dict(os.environ))
     # keep PYTHONPATH entries (extra tools) except checkouts of g2sd_mm
     paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
              if p and not osp.exists(osp.join(p, 'g2sd_mm', '__init__.py'))]
