@@ -90,6 +90,12 @@ def installed(tmp_path_factory):
     assert 'g2sd_mm/.mim/tools/train.py' in names and 'g2sd_mm/.mim/model-index.yml' in names
 
     venv = tmp / 'venv'
+    # keep PYTHONPATH entries (extra tools) except checkouts of g2sd_mm (with
+    # their egg-info, pip would take them for an installed g2sd_mm)
+    paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
+             if p and not osp.exists(osp.join(p, 'g2sd_mm', '__init__.py'))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONWARNINGS='ignore',
+               OMP_NUM_THREADS='1', PATH=f'{venv / "bin"}{os.pathsep}{os.environ["PATH"]}')
     _run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], cwd=tmp, env=dict(os.environ))
     python = str(venv / 'bin' / 'python')
     site = _run([python, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
@@ -97,18 +103,13 @@ def installed(tmp_path_factory):
     # installed before the stack is visible, so pip cannot take the project's
     # g2sd_mm for an installed copy
     _run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-deps',
-          '--no-index', str(wheel)], cwd=tmp, env=dict(os.environ))
+          '--no-index', '--ignore-installed', str(wheel)], cwd=tmp, env=env)
     assert osp.isfile(osp.join(site, 'g2sd_mm', '.mim', 'tools', 'train.py'))
     # the project's installed stack, without its (editable) g2sd_mm: a path
     # line does not run that folder's .pth files, so the editable finder stays off
     stack = {sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']}
     with open(osp.join(site, 'project_stack.pth'), 'w') as f:
         f.write('\n'.join(sorted(stack)) + '\n')
-    # keep PYTHONPATH entries (extra tools) except checkouts of g2sd_mm
-    paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
-             if p and not osp.exists(osp.join(p, 'g2sd_mm', '__init__.py'))]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONWARNINGS='ignore',
-               OMP_NUM_THREADS='1', PATH=f'{venv / "bin"}{os.pathsep}{os.environ["PATH"]}')
     return python, str(venv / 'bin'), env, site
 
 
