@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-$(STAMP): requirements/runtime.txt requirements/tests.txt requirements/build.txt setup.py tools/setup_env.sh
+$(STAMP): requirements/runtime.txt requirements/tests.txt requirements/build.txt \
+		requirements/mim.txt setup.py tools/setup_env.sh
 	G2SD_VENV=$(VENV) bash tools/setup_env.sh
 
 test: $(STAMP)

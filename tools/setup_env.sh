@@ -110,13 +110,18 @@ pipq install -q --no-deps "$WHEEL" || die "could not install $WHEEL"
 log "installing the OpenMMLab stack and test tools"
 pipq install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
   || die "pip install of requirements failed"
+log "installing openmim (mim train/test) without its download-only dependencies"
+pipq install -q $(grep -vE '^(#|openmim|$)' "$ROOT/requirements/mim.txt") \
+  || die "pip install of requirements/mim.txt failed"
+pipq install -q --no-deps $(grep -E '^openmim==' "$ROOT/requirements/mim.txt") \
+  || die "openmim install failed"
 pipq install -q --no-deps --no-build-isolation -e "$ROOT" || die "editable install of g2sd_mm failed"
 
 log "checking the installation"
 "$PY" - <<'EOF' || die "import check failed"
 import torch, mmcv, mmengine, mmpretrain, mmdet, mmseg, timm
 from mmcv.ops import nms, RoIAlign  # compiled ops must be present
-import g2sd_mm
+import g2sd_mm, mim
 print(f'[setup_env] torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, '
       f'mmpretrain {mmpretrain.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '
       f'timm {timm.__version__}, g2sd_mm {g2sd_mm.__version__}')

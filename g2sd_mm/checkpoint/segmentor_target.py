@@ -6,18 +6,17 @@ target parameter and buffer filled, no key left over, every shape equal), so a
 file that converts is a file the config's ``teacher_ckpt`` / ``load_from`` /
 ``tools/test.py`` accepts.
 """
-import os.path as osp
 from typing import Dict, Mapping, Optional
 
 import torch
 import torch.nn as nn
 
 from ..models.algorithms.base_distiller import model_cfg_from_path
+from ..package_data import resolve_config_path
 from .loading import load_state_dict_strict
 
 __all__ = ['SEG_CONFIGS', 'default_seg_config', 'build_segmentor', 'check_segmentor_state']
 
-_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # embed width -> the UperNet config whose backbone has it (ADE20K, 150 classes, 512 crops)
 SEG_CONFIGS: Dict[int, str] = {
     768: 'configs/seg/upernet_vit-b-mae_feature2pyramid_8xb2-amp-160k_ade20k-512x512.py',
@@ -36,7 +35,7 @@ def default_seg_config(state: Mapping[str, torch.Tensor], source: str) -> str:
     if width not in SEG_CONFIGS:
         raise ValueError(f'{source}: backbone width {width} has no UperNet config here (known: '
                          f'{sorted(SEG_CONFIGS)}); give the config explicitly')
-    return osp.join(_REPO_ROOT, SEG_CONFIGS[width])
+    return resolve_config_path(SEG_CONFIGS[width])
 
 
 def build_segmentor(config: str, **overrides) -> nn.Module:

@@ -9,9 +9,10 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from ..checkpoint import CheckpointError, check_checkpoint_fits
+from ..package_data import resolve_config_path
 from .config_keys import check_top_level_keys
 from .finite_outputs_hook import FiniteOutputsHook
-from ..checkpoint import CheckpointError, check_checkpoint_fits
 
 
 def prepare_launch_cfg(cfg: Config, launcher: str) -> Config:
@@ -67,17 +68,20 @@ def add_common_args(parser) -> None:
 def load_tool_config(args) -> Config:
     """Read ``args.config``, apply ``--cfg-options`` and choose the work dir.
 
-    Without ``--work-dir`` (and none in the config) it is
-    ``./work_dirs/<config name>``. A misspelt top-level key (``lod_from``) is
-    refused (:func:`~g2sd_mm.engine.config_keys.check_top_level_keys`), and
+    ``args.config`` is a file or ``package::dir/file.py``
+    (:func:`g2sd_mm.package_data.resolve_config_path`). Without ``--work-dir``
+    (and none in the config) the work dir is ``./work_dirs/<config name>``,
+    relative to the working directory. A misspelt top-level key (``lod_from``)
+    is refused (:func:`~g2sd_mm.engine.config_keys.check_top_level_keys`), and
     :class:`~g2sd_mm.engine.FiniteOutputsHook` is added to ``custom_hooks``.
     """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(resolve_config_path(args.config))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     check_top_level_keys(cfg, args.config)
+    drop_collate_fn_scope(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -124,6 +128,23 @@ def check_checkpoint_fits_runner(runner, path: str, config: str, partial: bool) 
             raise  # unreadable or unsafe: partial loading would not help
         raise CheckpointError(f'{e}. Pass --partial-load to load only the matching '
                               'weights.') from e
+
+
+def drop_collate_fn_scope(cfg: Config) -> Config:
+    """Remove ``_scope_`` from the dataloaders' ``collate_fn``.
+
+    A config inherited through ``package::`` (``_base_ = ['g2sd_mm::...']``)
+    has ``_scope_`` set on every component by mmengine, and mmengine's Runner
+    (0.10.7) passes the ``collate_fn`` dict's keys to the collate function as
+    keyword arguments: ``default_collate() got an unexpected keyword argument
+    '_scope_'``. Collate functions are plain functions, the scope means nothing
+    to them.
+    """
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        collate_fn = (cfg.get(name) or {}).get('collate_fn')
+        if isinstance(collate_fn, dict):
+            collate_fn.pop('_scope_', None)
+    return cfg
 
 
 def finish_launch() -> None:

@@ -27,7 +27,6 @@ import sys
 
 from mmengine.config import Config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = {
     't': 'configs/det/vitdet_mask-rcnn_vit-t-g2sd_simple-fpn_8xb8-lsj-100e_coco.py',
     's': 'configs/det/vitdet_mask-rcnn_vit-s-g2sd_simple-fpn_8xb8-lsj-100e_coco.py',
@@ -83,6 +82,7 @@ def main(argv=None):
         convert_d2_vitdet, read_d2_checkpoint
     from g2sd_mm.checkpoint.layouts.detectron2 import split_d2_state
     from g2sd_mm.checkpoint import CheckpointError, atomic_save
+    from g2sd_mm.package_data import resolve_config_path
 
     try:  # refuse a wrong file before building the target model
         weights = split_d2_state(read_d2_checkpoint(
@@ -99,8 +99,7 @@ def main(argv=None):
     if config is None:
         sys.exit(f'--keep-adapters needs --config for arch {arch} (defaults exist for '
                  f'{sorted(DISTILL_CONFIGS)})')
-    if not osp.isabs(config) and not osp.exists(config):
-        config = osp.join(REPO, config)
+    config = resolve_config_path(config)  # a file, package::name or configs/... of g2sd_mm
     model, mean, std = build_target(config)
     prefix = 'student.' if hasattr(model, 'student') else ''
     if args.keep_adapters and not hasattr(model, 'adapters'):

@@ -3,7 +3,6 @@ import copy
 import difflib
 import inspect
 import logging
-import os.path as osp
 import re
 from contextlib import nullcontext
 from typing import Callable, Dict, List, Optional, Sequence, Union
@@ -16,6 +15,7 @@ from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 from mmengine.registry import Registry
 
+from ...package_data import resolve_config_path
 from .argument_types import check_argument_types
 
 _AUTOCAST_DTYPES = {None: None, 'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16,
@@ -112,8 +112,12 @@ class BaseDistiller(BaseModel):
         """Build ``cfg`` with ``registry`` unless it is already a module.
 
         ``cfg`` may be ``dict(cfg_path=CONFIG, **overrides)``: the ``model`` of
-        that config file (a path relative to the working directory or to the
-        g2sd_mm checkout, or ``package::path``) merged with the overrides. The
+        that config file merged with the overrides. ``CONFIG`` is
+        ``package::dir/file.py`` (a config shipped by g2sd_mm or an installed
+        OpenMMLab package: ``mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py``)
+        or a path relative to the working directory (``configs/...`` falls back
+        to g2sd_mm's own configs); see
+        :func:`g2sd_mm.package_data.resolve_config_path`. The
         registry's scope is pinned (``_scope_``) unless the config names one,
         so the build does not depend on the runner's ``default_scope``.
         """
@@ -130,7 +134,13 @@ class BaseDistiller(BaseModel):
                 raise ValueError(f'{name}: the config needs a "type" or a "cfg_path" key{hint}; '
                                  f'it has {sorted(map(str, cfg))}')
             # ConfigDict all the way down: mm models read nested cfgs by attribute
-            cfg = model_cfg_from_path(cfg) if 'cfg_path' in cfg else ConfigDict(copy.deepcopy(cfg))
+            if 'cfg_path' in cfg:
+                try:
+                    cfg = model_cfg_from_path(cfg)
+                except FileNotFoundError as e:
+                    raise FileNotFoundError(f'{name}: {e}') from e
+            else:
+                cfg = ConfigDict(copy.deepcopy(cfg))
             cfg.setdefault('_scope_', registry.scope)
             _check_registered(cfg, registry, name)
             try:
@@ -222,13 +232,7 @@ class BaseDistiller(BaseModel):
 def model_cfg_from_path(cfg: dict) -> ConfigDict:
     """``dict(cfg_path=..., **overrides)`` -> the model config of that file, overridden."""
     overrides = dict(cfg)
-    path = overrides.pop('cfg_path')
-    candidates = [path, osp.join(_REPO_ROOT, path)]
-    found = next((p for p in candidates if '::' in p or osp.isfile(p)), None)
-    if found is None:
-        raise FileNotFoundError(f'model config not found: {path} (looked in the working '
-                                f'directory and in {_REPO_ROOT})')
-    file_cfg = Config.fromfile(found)
+    file_cfg = Config.fromfile(resolve_config_path(overrides.pop('cfg_path')))
     model = file_cfg.model.to_dict()
     if file_cfg.get('data_preprocessor') is not None:
         # as the Runner does: a top-level data_preprocessor (mmpretrain's dataset
@@ -238,9 +242,6 @@ def model_cfg_from_path(cfg: dict) -> ConfigDict:
     if overrides:  # nested keys merge (``_delete_`` too), as in config inheritance
         merged.merge_from_dict(dict(model=overrides))
     return merged.model
-
-
-_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def _drop_teacher_keys(module, state_dict, prefix, local_metadata):
