@@ -45,12 +45,15 @@ def build_target(config: str):
     import g2sd_mm  # noqa: F401  (registers the components)
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
+    from mmengine.registry import DefaultScope
+    register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(config)
     model_cfg = cfg.model
     if model_cfg.get('type') == 'DetectionDistiller':
         model_cfg.teacher_ckpt = None  # the teacher is not part of the state dict
-    model = MODELS.build(model_cfg)
+    # built in mmdet's scope without changing the caller's default scope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(model_cfg)
     pre = model_cfg.get('data_preprocessor')
     if pre is None and 'student' in model_cfg:  # a distiller uses the student's
         from g2sd_mm.models.algorithms.base_distiller import model_cfg_from_path
