@@ -15,7 +15,7 @@ from .atomic import atomic_save, atomic_write
 from .errors import CheckpointError, UnsafeCheckpointError
 from .export import encoder_to_mmpretrain_backbone, extract_student_state, student_encoder_state
 from .file_kind import FileKind, sniff
-from .io import load_checkpoint_file
+from .io import add_trust_pickle_argument, load_checkpoint_file
 from .layouts.mae import (mmpretrain_encoder_to_official, mmpretrain_to_official,
                           official_classifier_to_mmpretrain,
                           official_encoder_to_mmpretrain_backbone, official_to_mmpretrain)
@@ -28,7 +28,7 @@ from .vit_backbones import (load_vit_classifier_pretrained, load_vit_pretrained,
                             load_vit_rel_pos_pretrained)
 
 __all__ = [
-    'CheckpointError', 'UnsafeCheckpointError', 'load_checkpoint_file', 'FileKind', 'sniff',
+    'CheckpointError', 'UnsafeCheckpointError', 'load_checkpoint_file', 'add_trust_pickle_argument', 'FileKind', 'sniff',
     'register_safe_loading', 'atomic_write', 'atomic_save', 'official_to_mmpretrain',
     'mmpretrain_to_official', 'official_classifier_to_mmpretrain',
     'official_encoder_to_mmpretrain_backbone', 'mmpretrain_encoder_to_official',

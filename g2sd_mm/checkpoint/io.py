@@ -140,3 +140,11 @@ def load_checkpoint_file(path: Union[str, os.PathLike], map_location: Optional[A
             raise CheckpointError(f'{path}: {_UNREADABLE}: {kind.detail}')
         return _load_pickle(path, trust_pickle)
     raise CheckpointError(f'{path}: cannot read checkpoint: it is {kind.detail}')
+
+
+def add_trust_pickle_argument(parser, what: str = 'the input') -> None:
+    """Add the converters' ``--trust-pickle`` flag (off by default) to ``parser``."""
+    parser.add_argument(
+        '--trust-pickle', action='store_true',
+        help=f'read {what} with weights_only=False. Unpickling can run arbitrary code: only '
+        'for files from a source you trust')

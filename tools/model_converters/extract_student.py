@@ -14,17 +14,14 @@ written atomically: a failed write leaves an existing OUT.pth untouched.
 import argparse
 import os.path as osp
 
-from g2sd_mm.checkpoint import atomic_save, extract_student_state
+from g2sd_mm.checkpoint import add_trust_pickle_argument, atomic_save, extract_student_state
 
 
 def main():
     parser = argparse.ArgumentParser(description='extract the student of a distiller checkpoint')
     parser.add_argument('checkpoint')
     parser.add_argument('out')
-    parser.add_argument(
-        '--trust-pickle', action='store_true',
-        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
-        'only for files from a source you trust')
+    add_trust_pickle_argument(parser)
     args = parser.parse_args()
     state = extract_student_state(args.checkpoint, trust_pickle=args.trust_pickle)
     atomic_save(dict(state_dict=state, meta=dict(source=osp.abspath(args.checkpoint))), args.out)

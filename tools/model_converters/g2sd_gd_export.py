@@ -21,17 +21,15 @@ is written atomically: a failed write leaves an existing file untouched.
 import argparse
 import os.path as osp
 
-from g2sd_mm.checkpoint import atomic_save, encoder_to_mmpretrain_backbone, student_encoder_state
+from g2sd_mm.checkpoint import (add_trust_pickle_argument, atomic_save,
+                                encoder_to_mmpretrain_backbone, student_encoder_state)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument('checkpoint', help='stage-1 checkpoint')
     parser.add_argument('out_prefix', help='output path prefix, e.g. work_dirs/gd/vit-s')
-    parser.add_argument(
-        '--trust-pickle', action='store_true',
-        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
-        'only for files from a source you trust')
+    add_trust_pickle_argument(parser)
     args = parser.parse_args()
     encoder = student_encoder_state(args.checkpoint, trust_pickle=args.trust_pickle)
     backbone = encoder_to_mmpretrain_backbone(encoder)

@@ -31,8 +31,8 @@ from mmpretrain.registry import MODELS
 
 import g2sd_mm  # noqa: F401  (registers the backbone and head)
 from g2sd_mm.checkpoint.layouts.g2sd_reference_cls import reference_cls_to_mmpretrain
-from g2sd_mm.checkpoint import (CheckpointError, atomic_save, state_dict_from_file,
-                                state_dict_problems)
+from g2sd_mm.checkpoint import (CheckpointError, add_trust_pickle_argument, atomic_save,
+                                state_dict_from_file, state_dict_problems)
 
 
 def build_student(arch: str, num_classes: int, img_size: int = 224):
@@ -71,10 +71,7 @@ def main():
     parser.add_argument('out', help='output checkpoint (mmpretrain layout)')
     parser.add_argument('--arch', default='deit-small', choices=['deit-small', 'deit-tiny'],
                         help='student architecture (ViT-S/16 or ViT-T/16)')
-    parser.add_argument(
-        '--trust-pickle', action='store_true',
-        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
-        'only for files from a source you trust')
+    add_trust_pickle_argument(parser)
     args = parser.parse_args()
     state = convert(args.checkpoint, args.arch, trust_pickle=args.trust_pickle)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

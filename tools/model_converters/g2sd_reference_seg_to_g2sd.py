@@ -27,7 +27,7 @@ import os.path as osp
 
 from g2sd_mm.checkpoint.layouts.beit_mmseg0x import reference_seg_to_g2sd, select_part
 from g2sd_mm.checkpoint.segmentor_target import check_segmentor_state
-from g2sd_mm.checkpoint import atomic_save, state_dict_from_file
+from g2sd_mm.checkpoint import add_trust_pickle_argument, atomic_save, state_dict_from_file
 
 
 def main():
@@ -39,10 +39,7 @@ def main():
                         help='model of a distillation checkpoint (default: student)')
     parser.add_argument('--config', help='g2sd_mm segmentation config the output must fit '
                         '(default: the UperNet config of the backbone width)')
-    parser.add_argument(
-        '--trust-pickle', action='store_true',
-        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
-        'only for files from a source you trust')
+    add_trust_pickle_argument(parser)
     args = parser.parse_args()
     state = state_dict_from_file(args.src, trust_pickle=args.trust_pickle)
     model = select_part(state, args.part, source=args.src)

@@ -14,7 +14,8 @@ written atomically: a failed write leaves an existing OUT.pth untouched.
 """
 import argparse
 
-from g2sd_mm.checkpoint import atomic_save, official_to_mmpretrain, read_mae_checkpoint
+from g2sd_mm.checkpoint import (add_trust_pickle_argument, atomic_save, official_to_mmpretrain,
+                                read_mae_checkpoint)
 
 
 def main():
@@ -22,10 +23,7 @@ def main():
     parser.add_argument('src')
     parser.add_argument('dst')
     parser.add_argument('--to', choices=['official', 'mmpretrain'], required=True)
-    parser.add_argument(
-        '--trust-pickle', action='store_true',
-        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
-        'only for files from a source you trust')
+    add_trust_pickle_argument(parser)
     args = parser.parse_args()
     state, projector, layout = read_mae_checkpoint(args.src, trust_pickle=args.trust_pickle)
     if projector:

@@ -23,7 +23,7 @@ import os.path as osp
 
 from g2sd_mm.checkpoint.layouts.mmseg import mmseg_mae_to_g2sd
 from g2sd_mm.checkpoint.segmentor_target import check_segmentor_state
-from g2sd_mm.checkpoint import atomic_save, state_dict_from_file
+from g2sd_mm.checkpoint import add_trust_pickle_argument, atomic_save, state_dict_from_file
 
 
 def main():
@@ -32,10 +32,7 @@ def main():
     parser.add_argument('dst')
     parser.add_argument('--config', help='g2sd_mm segmentation config the output must fit '
                         '(default: the UperNet config of the backbone width)')
-    parser.add_argument(
-        '--trust-pickle', action='store_true',
-        help='read the input with weights_only=False. Unpickling can run arbitrary code: '
-        'only for files from a source you trust')
+    add_trust_pickle_argument(parser)
     args = parser.parse_args()
     state = state_dict_from_file(args.src, trust_pickle=args.trust_pickle)
     converted = mmseg_mae_to_g2sd(state, source=args.src)

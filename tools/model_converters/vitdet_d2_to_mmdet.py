@@ -65,6 +65,7 @@ def build_target(config: str):
 
 
 def main(argv=None):
+    from g2sd_mm.checkpoint import add_trust_pickle_argument
     parser = argparse.ArgumentParser(description='detectron2 ViTDet -> g2sd_mm Mask R-CNN')
     parser.add_argument('src', help='detectron2 .pkl or .pth')
     parser.add_argument('dst', help='output .pth')
@@ -75,10 +76,7 @@ def main(argv=None):
     parser.add_argument('--keep-adapters', action='store_true',
                         help='write a DetectionDistiller state dict with the G2SD reference '
                         'stu_adapter convs as adapters.N')
-    parser.add_argument(
-        '--trust-pickle', action='store_true',
-        help='read a .pth input with weights_only=False. Unpickling can run arbitrary code: '
-        'only for files from a source you trust (.pkl files never need it)')
+    add_trust_pickle_argument(parser, 'a .pth input (.pkl files never need it)')
     args = parser.parse_args(argv)
 
     from g2sd_mm.checkpoint.detectron2_vitdet import VIT_ARCHS, check_vit_arch, \
