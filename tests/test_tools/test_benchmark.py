@@ -113,3 +113,18 @@ def test_gpu_benchmark_runs_on_cpu_at_reduced_size(tmp_path):
     for stage in ('gd', 'cls'):
         result = json.load(open(tmp_path / f'{stage}.json'))
         assert result['dtype'] == 'bf16' and result['img_size'] == 32
+
+
+def test_cost_model_table():
+    spec = importlib.util.spec_from_file_location(
+        'g2sd_cost_model', osp.join(ROOT, 'tools', 'analysis', 'cost_model.py'))
+    cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cost)
+    config, size = DEMO['seg']
+    args = cost.parse_args(['--stages', 'seg', '--config', config, '--img-size', str(size),
+                            '--utilisation', '0.5', '--peak-tflops', '100'])
+    row = cost.stage_cost(cost._benchmark_tool(), 'seg', args)
+    assert row['images'] == 160_000 * 16 and row['img_size'] == size
+    assert row['teacher_gflop_per_img'] > 0 and row['student_gflop_per_img'] > 0
+    flop = row['distill_gflop_per_img'] * 1e9 * row['images']
+    assert row['gpu_hours'] == pytest.approx(flop / (0.5 * 100e12) / 3600, rel=0.01, abs=0.05)

@@ -231,17 +231,19 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_ms(fn: Callable, device: torch.device, warmup: int, iters: int) -> float:
+def median_ms(fn: Callable, device: torch.device, warmup: int, iters: int):
+    """``(median milliseconds of fn over iters after warmup calls, its last output)``."""
+    out = None
     for _ in range(warmup):
-        fn()
+        out = fn()
     sync(device)
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
-        fn()
+        out = fn()
         sync(device)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return statistics.median(times) * 1e3, out
 
 
 def peak_mem_mb(device: torch.device) -> float:
@@ -262,7 +264,7 @@ def matmul_peak_flops(device: torch.device, dtype: Optional[torch.dtype],
     size = size or (8192 if device.type == 'cuda' else 2048)
     a = torch.randn(size, size, device=device, dtype=dtype or torch.float32)
     b = torch.randn(size, size, device=device, dtype=dtype or torch.float32)
-    seconds = median_ms(lambda: a @ b, device, warmup=2, iters=iters) / 1e3
+    seconds = median_ms(lambda: a @ b, device, warmup=2, iters=iters)[0] / 1e3
     return 2 * size ** 3 / seconds
 
 
@@ -274,7 +276,18 @@ def device_name(device: torch.device) -> str:
 
 
 # ------------------------------------------------------------------- main
-def benchmark(args) -> dict:
+@dataclass
+class Runs:
+    """The three timed callables of one stage, on one prepared random batch."""
+    distiller: torch.nn.Module
+    teacher_forward: Callable
+    student_step: Callable
+    distill_step: Callable
+    img_size: int
+
+
+def prepare(args) -> Runs:
+    """Build the stage's models and batch; return the teacher / student / distill callables."""
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -282,7 +295,7 @@ def benchmark(args) -> dict:
     stage = STAGES[args.stage]
     img_size = args.img_size or stage.img_size
     torch.manual_seed(0)
-    distiller, student, cfg = build_models(args.stage, args)
+    distiller, student, _ = build_models(args.stage, args)
     gen = torch.Generator().manual_seed(0)
     data = stage.make_batch(args.batch, img_size, gen, stage.classes(distiller.student))
 
@@ -313,16 +326,26 @@ def benchmark(args) -> dict:
     def student_step():
         return run_student.train_step(copy.deepcopy(data), s_wrapper)
 
+    return Runs(distiller, teacher_forward, student_step, distill_step, img_size)
+
+
+def benchmark(args) -> dict:
+    runs = prepare(args)
+    device = torch.device(args.device)
+    dtype = DTYPES[args.dtype]
+    stage = STAGES[args.stage]
+    img_size, distiller = runs.img_size, runs.distiller
+    student_step, teacher_forward, distill_step = \
+        runs.student_step, runs.teacher_forward, runs.distill_step
     result = {}
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    student_ms = median_ms(student_step, device, args.warmup, args.iters)
+    student_ms, _ = median_ms(student_step, device, args.warmup, args.iters)
     result['student_peak_mem_mb'] = round(peak_mem_mb(device), 1)
-    teacher_ms = median_ms(teacher_forward, device, args.warmup, args.iters)
+    teacher_ms, _ = median_ms(teacher_forward, device, args.warmup, args.iters)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    distill_ms = median_ms(distill_step, device, args.warmup, args.iters)
-    log_vars = distill_step()
+    distill_ms, log_vars = median_ms(distill_step, device, args.warmup, args.iters)
     result['peak_mem_mb'] = round(peak_mem_mb(device), 1)
     overhead = distill_ms / (student_ms + teacher_ms)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
