@@ -85,8 +85,8 @@ def test_gpu_benchmark_arguments():
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.strip().splitlines()
     assert len(lines) == 2
-    for stage, line in zip(('gd', 'seg'), lines):
-        assert f'--stage {stage} --device cpu --dtype bf16 --batch 1' in line
+    for stage, batch, line in zip(('gd', 'seg'), (1, 2), lines):
+        assert f'--stage {stage} --device cpu --dtype bf16 --batch {batch}' in line
         assert line.endswith('--img-size 64') and '--iters 1' in line
     recipe = subprocess.run(['bash', GPU_SCRIPT, '--dry-run'], capture_output=True, text=True,
                             timeout=60)

@@ -330,6 +330,9 @@ def prepare(args) -> Runs:
 
 
 def benchmark(args) -> dict:
+    if args.stage == 'seg' and args.batch < 2:
+        raise ValueError('--stage seg needs --batch >= 2: the UPerHead pooling module trains '
+                         'BatchNorm on 1x1 maps, which one image cannot do')
     runs = prepare(args)
     device = torch.device(args.device)
     dtype = DTYPES[args.dtype]

@@ -6,10 +6,10 @@
 #
 # Each stage runs tools/analysis/benchmark.py with the recipe's per-GPU batch
 # (gd 512, cls 128, det 8, seg 2) and input size (224, 224, 1024, 512) unless
-# --batch / --img-size override them for all stages. The JSON line of each
-# stage is kept in --out (default: work_dirs/benchmark); the table shows
-# img/s, peak memory, distillation overhead and the fraction of the measured
-# matmul peak. --dry-run prints the commands without running them.
+# --batch / --img-size override them for all stages (seg takes at least 2).
+# The JSON line of each stage is kept in --out (default: work_dirs/benchmark);
+# the table shows img/s, peak memory, distillation overhead and the fraction
+# of the measured matmul peak. --dry-run prints the commands without running them.
 # Reduced-size check on a CPU:
 #   tools/analysis/gpu_benchmark.sh --device cpu --img-size 64 --batch 1 --iters 1
 set -euo pipefail
@@ -55,8 +55,11 @@ done
 mkdir -p "$OUT"
 results=()
 for stage in $STAGES; do
+    batch="${BATCH:-${RECIPE_BATCH[$stage]}}"
+    # seg trains BatchNorm on 1x1 pooled maps (UPerHead): it needs two images
+    [[ $stage == seg && $batch -lt 2 ]] && batch=2
     cmd=("$PYTHON" "$ROOT/tools/analysis/benchmark.py" --stage "$stage" --device "$DEVICE"
-         --dtype "$DTYPE" --batch "${BATCH:-${RECIPE_BATCH[$stage]}}"
+         --dtype "$DTYPE" --batch "$batch"
          --warmup "$WARMUP" --iters "$ITERS")
     [[ -n "$IMG_SIZE" ]] && cmd+=(--img-size "$IMG_SIZE")
     if [[ $DRY_RUN -eq 1 ]]; then
