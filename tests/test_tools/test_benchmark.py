@@ -101,8 +101,9 @@ def test_gpu_benchmark_arguments():
 @pytest.mark.slow
 def test_gpu_benchmark_runs_on_cpu_at_reduced_size(tmp_path):
     proc = subprocess.run(
-        ['bash', GPU_SCRIPT, '--device', 'cpu', '--img-size', '32', '--batch', '1',
-         '--warmup', '0', '--iters', '1', '--stages', 'gd cls', '--out', str(tmp_path)],
+        ['bash', GPU_SCRIPT, '--device', 'cpu', '--dtype', 'fp32', '--img-size', '32',
+         '--batch', '1', '--warmup', '0', '--iters', '1', '--stages', 'gd cls',
+         '--out', str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=1200,
         env=dict(os.environ, PYTHONWARNINGS='ignore', PYTHON=sys.executable,
                  OMP_NUM_THREADS='1'))
@@ -112,7 +113,7 @@ def test_gpu_benchmark_runs_on_cpu_at_reduced_size(tmp_path):
     assert [row.split('|')[1].strip() for row in table[1:]] == ['gd', 'cls']
     for stage in ('gd', 'cls'):
         result = json.load(open(tmp_path / f'{stage}.json'))
-        assert result['dtype'] == 'bf16' and result['img_size'] == 32
+        assert result['dtype'] == 'fp32' and result['img_size'] == 32
 
 
 def test_cost_model_table():
