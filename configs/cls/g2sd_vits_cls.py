@@ -30,6 +30,9 @@ model = dict(
     distill_loss=dict(type='HardDistillLoss'),
     distill_weight=0.5,
     distill_head='dist',
+    # the frozen teacher runs under bf16 autocast even in an fp32 run: its targets stay
+    # within ~1% (tools/analysis/teacher_precision.py); None runs it in fp32
+    teacher_autocast='bfloat16',
     # None: the student's own ClsDataPreprocessor (normalisation + mixup/cutmix)
     # prepares the batch for both models; the top-level one is not used
     data_preprocessor=None)
