@@ -30,6 +30,7 @@ def _build_cls_distiller(name):
     cfg = _cfg('cls', name)
     init_default_scope('mmpretrain')
     cfg.model.teacher_ckpt = None
+    cfg.model.teacher_autocast = None  # bf16 is slow on CPUs without bf16 units
     cfg.model.student.backbone = dict(init_cfg=None)
     torch.manual_seed(0)
     return cfg, MODELS.build(cfg.model)
