@@ -17,9 +17,9 @@ ground-truth boxes (mask head on positive proposals); four boxes per image
 are used.
 """
 import argparse
-import importlib.util
 import json
 import os.path as osp
+import sys
 
 import torch
 
@@ -34,11 +34,11 @@ SCHEDULES = {
 
 
 def _benchmark_tool():
-    spec = importlib.util.spec_from_file_location('g2sd_benchmark_tool',
-                                                  osp.join(HERE, 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``tools/analysis/benchmark.py`` (builds the models and batches of each stage)."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import benchmark
+    return benchmark
 
 
 def parse_args(argv=None):

@@ -17,9 +17,9 @@ training, random ones bound the effect for the tests.
 """
 import argparse
 import copy
-import importlib.util
 import json
 import os.path as osp
+import sys
 from typing import Dict, List
 
 import torch
@@ -29,11 +29,11 @@ HERE = osp.dirname(osp.abspath(__file__))
 
 
 def _benchmark_tool():
-    spec = importlib.util.spec_from_file_location('g2sd_benchmark_tool',
-                                                  osp.join(HERE, 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``tools/analysis/benchmark.py`` (builds the models and batches of each stage)."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import benchmark
+    return benchmark
 
 
 def parse_args(argv=None):
