@@ -76,7 +76,13 @@ done
 import json
 import sys
 
-rows = [json.load(open(path)) for path in sys.argv[1:]]
+rows = []
+for path in sys.argv[1:]:
+    try:
+        with open(path) as f:
+            rows.append(json.load(f))
+    except (OSError, ValueError) as e:
+        sys.exit(f'{path}: no benchmark result ({type(e).__name__}: {e}); see the stage log')
 head = ('stage', 'batch', 'img', 'img/s', 'student img/s', 'peak MiB', 'overhead',
         'TFLOP/s', 'of peak')
 print('| ' + ' | '.join(head) + ' |')
