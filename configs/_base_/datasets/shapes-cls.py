@@ -5,6 +5,7 @@ RandAugment m9-mstd0.5, random erasing 0.25; evaluation resizes the short
 side to 73 (= 64 * 256 / 224) and centre-crops 64."""
 data_root = 'data/shapes/cls/'
 img_size = 64
+metainfo = dict(classes=('circle', 'square', 'triangle', 'star'))  # meta/classes.txt
 data_preprocessor = dict(
     num_classes=4,
     mean=[123.675, 116.28, 103.53],
@@ -35,13 +36,13 @@ train_dataloader = dict(
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='CheckedCustomDataset', data_root=data_root, ann_file='meta/train.txt',
-                 data_prefix='train', pipeline=train_pipeline))
+                 data_prefix='train', metainfo=metainfo, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=50,
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='CheckedCustomDataset', data_root=data_root, ann_file='meta/val.txt',
-                 data_prefix='val', pipeline=test_pipeline))
+                 data_prefix='val', metainfo=metainfo, pipeline=test_pipeline))
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
