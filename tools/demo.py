@@ -10,8 +10,9 @@ Steps (each is a standard tool call, printed before it runs):
      distillation from the teacher), test all three with tools/test.py;
   6. detection: the same three-way comparison with a ViTDet Mask R-CNN and FRS;
   7. segmentation: the same with UperNet and CWD;
-  8. the retention table (work_dirs/demo/retention.md) and the loss curves
-     (work_dirs/demo/loss_curves.png).
+  8. the retention table (work_dirs/demo/retention.md), the loss curves
+     (work_dirs/demo/loss_curves.png) and the predictions of the three models
+     of each task on the same validation images (work_dirs/demo/predictions.png).
 
 A step whose final checkpoint already exists is skipped (``--force`` reruns all).
 """
@@ -37,6 +38,10 @@ SEG_TEACHER_CFG = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-800it_sh
 SEG_STUDENT_CFG = 'configs/seg/upernet_vit-32d-g2sd_feature2pyramid_1xb4-800it_shapes.py'
 SEG_G2SD_CFG = 'configs/seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py'
 
+# task -> CONFIG CHECKPOINT of the teacher, the student-only baseline and the
+# extracted G2SD student, as tested by three_way (for the predictions picture)
+TESTED_MODELS = {}
+
 
 def three_way(w, task, cfgs, data, teacher_init, student_init, force, last='iter_800.pth'):
     """Train teacher, student-only and G2SD student of one task, then test all three.
@@ -58,9 +63,11 @@ def three_way(w, task, cfgs, data, teacher_init, student_init, force, last='iter
        skip_if=f'{w}/{task}_g2sd/{last}', force=force)
     sh(['tools/model_converters/extract_student.py', f'{w}/{task}_g2sd/{last}',
         f'{w}/{task}_g2sd/student_only.pth'])
+    TESTED_MODELS[task] = []
     for name, cfg, ckpt in [(f'{task}_teacher', teacher_cfg, last),
                             (f'{task}_student', student_cfg, last),
                             (f'{task}_g2sd', g2sd_student_cfg, 'student_only.pth')]:
+        TESTED_MODELS[task] += [cfg, f'{w}/{name}/{ckpt}']
         sh(['tools/test.py', cfg, f'{w}/{name}/{ckpt}', '--work-dir', f'{w}/{name}/test',
             '--out-metrics', f'{w}/{name}/metrics.json', '--cfg-options', *data,
             'model.backbone.init_cfg=None'])
@@ -129,10 +136,13 @@ def main():
         *[f'{w}/{r}' for r in runs], '--labels', 'stage 0: MAE teacher (pixels)',
         'stage 1: generic distillation', *[r.replace('_', ' ') for r in runs],
         '--out', f'{w}/loss_curves.png'])
+    sh(['tools/analysis/demo_predictions.py',
+        *[arg for task in ('cls', 'det', 'seg') for arg in (f'--{task}', *TESTED_MODELS[task])],
+        '--data-root', args.data, '--out', f'{w}/predictions.png'])
     print(f'[demo] finished in {time.time() - t0:.0f}s. Outputs under {w}/: '
           'mae_teacher/, gd/ (stage 1; gd/export/ = backbone initialisations), '
           '{cls,det,seg}_{teacher,student,g2sd}/ (checkpoints, logs, metrics.json), '
-          'retention.md, loss_curves.png', flush=True)
+          'retention.md, loss_curves.png, predictions.png', flush=True)
 
 
 if __name__ == '__main__':
