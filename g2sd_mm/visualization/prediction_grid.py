@@ -20,12 +20,12 @@ from mmengine.registry import DefaultScope
 
 from ..checkpoint import atomic_write
 from ..package_data import resolve_config_path
-from .ground_truth import read_samples
+from .ground_truth import Sample, read_samples
 from .panels import PanelPainter
 from .task_models import build_task_model, predict
-from .tasks import TASKS, load_task_config
+from .tasks import TASKS, TaskSpec, load_task_config
 
-__all__ = ['ModelSpec', 'GridLayout', 'build_prediction_grid', 'save_grid',
+__all__ = ['ModelSpec', 'GridLayout', 'build_prediction_grid', 'render_grid', 'save_grid',
            'DEFAULT_NAMES', 'TASK_DATA_DIRS']
 
 DEFAULT_NAMES = ('teacher', 'student only', 'G2SD student')
@@ -129,31 +129,41 @@ def build_prediction_grid(models: Dict[str, Sequence[ModelSpec]],
     for task in (t for t in TASKS if t in models):
         spec = TASKS[task]
         root = None if data_root is None else osp.join(data_root, spec.data_dir)
-        configs = {}  # reading a config is slow (seconds): once per file
-
-        def config(path: str, role: str):
-            if path not in configs:
-                configs[path] = load_task_config(path, root, role)
-            return copy.deepcopy(configs[path])
-
         with DefaultScope.overwrite_default_scope(spec.scope):
-            cfg = config(models[task][0].config, f'{task} {names[0]}')
-            samples, metainfo = read_samples(spec, cfg, num_images)
-            painter = PanelPainter(spec, metainfo, panel_size, score_thr)
-            rows = [[painter.draw(s.image, s.gt, ground_truth=True)] for s in samples]
-            for name, model_spec in zip(names, models[task]):
-                cfg = config(model_spec.config, f'{task} {name}')
-                model = build_task_model(spec, cfg, model_spec.checkpoint, model_spec.config,
-                                         metainfo, device)
-                preds = predict(spec, model, [s.img_path for s in samples])
-                for row, sample, pred in zip(rows, samples, preds):
-                    row.append(painter.draw(sample.image, pred, ground_truth=False))
-                del model
+            samples, rows = _task_rows(spec, models[task], names, root, num_images,
+                                       score_thr, device, panel_size)
         for sample, row in zip(samples, rows):
             layout.rows.append(f'{spec.title}\n{osp.basename(sample.img_path)}')
             layout.tasks.append(task)
             layout.panels.append(row)
     return layout
+
+
+def _task_rows(spec: TaskSpec, model_specs: Sequence[ModelSpec], names: Sequence[str],
+               data_root: Optional[str], num_images: int, score_thr: float, device: str,
+               panel_size: int) -> Tuple[List[Sample], List[List[np.ndarray]]]:
+    """The samples of one task and their panels (ground truth, then one per
+    model); run under the task library's default scope."""
+    configs = {}  # reading a config takes seconds: once per file
+
+    def config(path: str, role: str):
+        if path not in configs:
+            configs[path] = load_task_config(path, data_root, role)
+        return copy.deepcopy(configs[path])
+
+    cfg = config(model_specs[0].config, f'{spec.name} {names[0]}')
+    samples, metainfo = read_samples(spec, cfg, num_images)
+    painter = PanelPainter(spec, metainfo, panel_size, score_thr)
+    rows = [[painter.draw(s.image, s.gt, ground_truth=True)] for s in samples]
+    for name, model_spec in zip(names, model_specs):
+        cfg = config(model_spec.config, f'{spec.name} {name}')
+        model = build_task_model(spec, cfg, model_spec.checkpoint, model_spec.config, metainfo,
+                                 device)
+        preds = predict(spec, model, [s.img_path for s in samples])
+        for row, sample, pred in zip(rows, samples, preds):
+            row.append(painter.draw(sample.image, pred, ground_truth=False))
+        del model
+    return samples, rows
 
 
 def render_grid(layout: GridLayout) -> bytes:
