@@ -1,5 +1,5 @@
 """``pipelines/shapes_demo.py`` at smoke-test size (``make demo-quick``): fewer
-images, one epoch / ten iterations per training. It checks that every stage
+images, one epoch / two iterations per training. It checks that every stage
 runs end to end; its numbers are not meaningful (the table says so).
 
     python tools/pipeline.py pipelines/shapes_demo_quick.py
@@ -8,7 +8,7 @@ _base_ = ['./shapes_demo.py']
 
 work_dir = 'work_dirs/demo-quick'
 data_root = 'data/shapes-quick'
-table_note = ('Smoke-test schedule (pipelines/shapes_demo_quick.py: one epoch or ten '
+table_note = ('Smoke-test schedule (pipelines/shapes_demo_quick.py: one epoch or two '
               'iterations per training): these numbers only show that every stage runs, '
               'they are not meaningful.')
 
@@ -16,8 +16,8 @@ table_note = ('Smoke-test schedule (pipelines/shapes_demo_quick.py: one epoch or
 _epochs = {'train_cfg.max_epochs': 1, 'default_hooks.checkpoint.interval': 1,
            'default_hooks.logger.interval': 1}
 _epochs_val = {**_epochs, 'train_cfg.val_interval': 1}
-_iters = {'train_cfg.max_iters': 10, 'train_cfg.val_interval': 10,
-          'default_hooks.checkpoint.interval': 10, 'default_hooks.logger.interval': 1}
+_iters = {'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+          'default_hooks.checkpoint.interval': 2, 'default_hooks.logger.interval': 1}
 
 stages = dict(
     data=dict(cmd=['tools/misc/make_shapes_data.py', '--out', '{data_root}',

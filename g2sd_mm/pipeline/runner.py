@@ -172,6 +172,13 @@ def run_pipeline(pipe: Pipeline, opts: RunOptions, out: TextIO = None) -> int:
                       f'--- last {TAIL_LINES} lines of the log ---\n{_tail(log_path)}')
             err.flush()
             return 1
+        after = stage.state(pipe.root)
+        if stage.type != 'command' or stage.spec.get('outputs'):
+            if after.status != 'complete':
+                err.write(f"error: stage '{stage.name}' exited 0 but is not complete "
+                          f'({after.reason}); log: {log_path}\n')
+                err.flush()
+                return 1
         say(f'{stage.name}: done in {timing[stage.name]["seconds"]:.0f} s')
     save_timing()
     table = pipe.stages.get('table')

@@ -16,8 +16,9 @@ file       ``path``                                     ``path`` exists; else an
 """
 import json
 import os.path as osp
+import re
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from .cfg_options import OptionError, build_config, config_file, option_args
 
@@ -39,6 +40,12 @@ def _is_readable_file(path: str) -> bool:
             return len(f.read(1)) == 1
     except OSError:
         return False
+
+
+def _progress(checkpoint: str) -> Tuple[str, int]:
+    """``('epoch', 3)`` for ``.../epoch_3.pth``; ``('', -1)`` for other names."""
+    m = re.search(r'(epoch|iter)_(\d+)\.pth$', checkpoint)
+    return (m.group(1), int(m.group(2))) if m else ('', -1)
 
 
 class StageKind:
@@ -120,7 +127,10 @@ class TrainKind(_RunsConfig):
             with open(pointer) as f:
                 last = f.read().strip()
             if last and _is_readable_file(osp.join(root, last)):
-                return State('resume', f'interrupted: resuming from {last}')
+                if _progress(last) < _progress(fields['checkpoint']):
+                    return State('resume', f'interrupted: resuming from {last}')
+                return State('run', f'{last} is not before the final checkpoint '
+                             f'{fields["checkpoint"]} (schedule changed): training from scratch')
         return State('run', f'final checkpoint not found: {fields["checkpoint"]}')
 
 
