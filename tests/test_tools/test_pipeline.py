@@ -242,6 +242,12 @@ def test_launcher_commands(capsys):
     stdout = capsys.readouterr().out
     assert '$ bash tools/dist_train.sh configs/pretrain/' in stdout
     assert 'g2sd_gd_export.py work_dirs/demo/gd/epoch_30.pth' in stdout
+    assert _tool('pipeline', 'pipeline.py').main([
+        osp.join(ROOT, 'pipelines/shapes_demo.py'), '--dry-run', '--launcher', 'slurm',
+        '--partition', 'p1', '--gpus', '4', '--only', 'gd', 'cls_teacher_test']) == 0
+    stdout = capsys.readouterr().out
+    assert '$ GPUS=4 GPUS_PER_NODE=4 bash tools/slurm_train.sh p1 gd configs/pretrain/' in stdout
+    assert '$ GPUS=4 GPUS_PER_NODE=4 bash tools/slurm_test.sh p1 cls_teacher_test ' in stdout
 
 
 def _demo_seeds():
