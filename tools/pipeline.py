@@ -13,6 +13,7 @@ time of each stage is written to WORK_DIR/logs/timing.json. The format of
 pipeline configs: ``g2sd_mm/pipeline/spec.py`` and ``pipelines/``.
 """
 import argparse
+import signal
 import sys
 
 from mmengine.config import DictAction
@@ -49,6 +50,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # SIGTERM (timeout, a scheduler) stops the running stage's process too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         launcher = Launcher(kind=args.launcher, gpus=args.gpus, partition=args.partition)
         pipe = load_pipeline(args.pipeline, work_dir=args.work_dir, seed=args.seed,
