@@ -50,8 +50,6 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    # SIGTERM (timeout, a scheduler) stops the running stage's process too
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         launcher = Launcher(kind=args.launcher, gpus=args.gpus, partition=args.partition)
         pipe = load_pipeline(args.pipeline, work_dir=args.work_dir, seed=args.seed,
@@ -68,4 +66,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
+    # SIGTERM (timeout, a scheduler) also stops the running stage's process
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
