@@ -1,6 +1,7 @@
 # g2sd_mm: the two commands a newcomer needs.
 #   make test   create/reuse .venv, run the whole test suite (CPU)
 #   make demo   create/reuse .venv, run the G2SD demo on the embedded shapes data
+#   make demo-quick   the same pipeline at smoke-test size (minutes; numbers not meaningful)
 # The environment is (re)built only when requirements/, setup.py or the
 # bootstrap script change, or when a previous install did not finish.
 
@@ -9,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.g2sd-ready
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast demo data clean-venv
+.PHONY: venv test test-fast demo demo-quick data clean-venv
 
 venv: $(STAMP)
 
@@ -25,7 +26,10 @@ test-fast: $(STAMP)
 	PYTHONWARNINGS=ignore $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) tools/demo.py
+	$(PY) tools/pipeline.py pipelines/shapes_demo.py
+
+demo-quick: $(STAMP)
+	$(PY) tools/pipeline.py pipelines/shapes_demo_quick.py
 
 data: $(STAMP)
 	$(PY) tools/misc/make_shapes_data.py --out data/shapes

@@ -3,12 +3,13 @@
     python tools/analysis/g2sd_table.py \
         --det TEACHER.json BASELINE.json G2SD.json \
         --seg TEACHER.json BASELINE.json G2SD.json \
-        --cls TEACHER.json BASELINE.json G2SD.json [--out table.md]
+        --cls TEACHER.json BASELINE.json G2SD.json [--out table.md] [--note TEXT]
 
 Each task takes three JSON files (teacher, student-only baseline, G2SD student)
 as written by ``tools/test.py`` (``WORK_DIR/metrics.json``). Prints a Markdown
 table with the absolute numbers and the share of the teacher each student
-keeps. A missing or unreadable file, a file without the task's metric, or a
+keeps; ``--note`` adds a line above it (e.g. that the numbers come from a
+smoke-test schedule). A missing or unreadable file, a file without the task's metric, or a
 metric that is not a finite number (``NaN``, ``Infinity``) is an error that
 names the file and the key.
 """
@@ -89,12 +90,15 @@ def main(argv=None):
         parser.add_argument(f'--{task}', nargs=3, metavar=('TEACHER', 'BASELINE', 'G2SD'),
                             help=f'{TASK_NAMES[task]} metric files')
     parser.add_argument('--out', help='also write the table to this file')
+    parser.add_argument('--note', default='', help='a line printed above the table')
     args = parser.parse_args(argv)
     tasks = {t: getattr(args, t) for t in TASK_METRICS if getattr(args, t)}
     if not tasks:
         parser.error('give at least one of --cls, --det, --seg')
     try:
         table = markdown(build_rows(tasks))
+        if args.note:
+            table = f'{args.note}\n\n{table}'
     except ResultFileError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
