@@ -3,7 +3,7 @@
     python tools/pipeline.py pipelines/shapes_demo.py [--dry-run] [--force]
         [--force-stage NAME ...] [--only NAME ...] [--from NAME]
         [--seed S] [--work-dir DIR] [--cfg-options data_root=...]
-        [--gpus N] [--launcher slurm --partition P]
+        [--gpus N] [--launcher slurm --partition P] [--jobs N]
 
 Each command is printed before it runs; its output goes to the console and to
 WORK_DIR/logs/STAGE.log. Complete stages are skipped (the reason is printed),
@@ -43,6 +43,10 @@ def parse_args(argv=None):
                    help='override top-level pipeline variables, NAME=VALUE')
     p.add_argument('--gpus', type=int, help='processes (GPUs) per train/test stage; > 1 runs '
                    'tools/dist_train.sh / dist_test.sh, with slurm the GPUS of the job')
+    p.add_argument('--jobs', '-j', type=int, default=1,
+                   help='run up to N independent stages at the same time (each with '
+                   'OMP_NUM_THREADS = cores / N unless set; their output then goes to the '
+                   'logs only). Default: 1')
     p.add_argument('--launcher', choices=['none', 'slurm'], default='none')
     p.add_argument('--partition', help='slurm partition (with --launcher slurm)')
     return p.parse_args(argv)
@@ -55,7 +59,8 @@ def main(argv=None) -> int:
         pipe = load_pipeline(args.pipeline, work_dir=args.work_dir, seed=args.seed,
                              options=args.cfg_options)
         opts = RunOptions(force=args.force, force_stages=args.force_stage, only=args.only,
-                          from_stage=args.from_stage, dry_run=args.dry_run, launcher=launcher)
+                          from_stage=args.from_stage, dry_run=args.dry_run, launcher=launcher,
+                          jobs=args.jobs)
         return run_pipeline(pipe, opts)
     except (PipelineError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)

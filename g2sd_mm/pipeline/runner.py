@@ -5,8 +5,10 @@ import json
 import os
 import os.path as osp
 import shlex
+import queue
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, TextIO
@@ -26,6 +28,7 @@ class RunOptions:
     from_stage: Optional[str] = None     # run this stage and the ones after it
     dry_run: bool = False                # print the plan and the commands only
     launcher: Launcher = field(default_factory=Launcher)
+    jobs: int = 1                        # stages run at the same time (independent ones)
 
 
 def select(pipe: Pipeline, opts: RunOptions) -> List[Stage]:
@@ -56,8 +59,8 @@ def _child_env(pipe: Pipeline, extra: Dict[str, str], launcher: Launcher) -> Dic
 
 
 def _run_logged(argv: List[str], env: Dict[str, str], cwd: str, log_path: str,
-                out: TextIO) -> int:
-    """Run ``argv``; its stdout + stderr go to ``log_path`` and to ``out``."""
+                out: Optional[TextIO]) -> int:
+    """Run ``argv``; its stdout + stderr go to ``log_path`` and to ``out`` (if given)."""
     os.makedirs(osp.dirname(log_path), exist_ok=True)
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
@@ -67,8 +70,9 @@ def _run_logged(argv: List[str], env: Dict[str, str], cwd: str, log_path: str,
             for line in proc.stdout:
                 log.write(line)
                 log.flush()
-                out.write(line)
-                out.flush()
+                if out is not None:
+                    out.write(line)
+                    out.flush()
         except BaseException:
             proc.terminate()
             proc.wait()
@@ -113,6 +117,42 @@ def _describe(stage: Stage, state: State, run: bool, resume: bool) -> str:
     return 'to run (forced)' if state.status == 'complete' else 'to run'
 
 
+def _schedule(todo, jobs: int, run_stage, say) -> bool:
+    """Run ``todo`` (``[(stage, state, resume)]``, in order) with up to ``jobs`` stages
+    at a time; a stage starts once the stages it depends on (among ``todo``) succeeded,
+    the first ready one in pipeline order first. After a failure no stage starts;
+    the running ones finish. True when every stage succeeded."""
+    if jobs == 1:
+        return all(run_stage(*item) for item in todo)
+    names = {stage.name for stage, _, _ in todo}
+    finished = queue.Queue()
+    pending, running, succeeded, failed = list(todo), set(), set(), False
+
+    def work(item):
+        finished.put((item[0].name, run_stage(*item)))
+
+    while pending or running:
+        if not failed:
+            for item in list(pending):
+                if len(running) >= jobs:
+                    break
+                if all(d in succeeded for d in item[0].deps if d in names):
+                    pending.remove(item)
+                    running.add(item[0].name)
+                    threading.Thread(target=work, args=(item, ), daemon=True).start()
+        if not running:
+            break
+        name, ok = finished.get()
+        running.discard(name)
+        if ok:
+            succeeded.add(name)
+        else:
+            failed = True
+            if running:
+                say(f'waiting for the running stage(s) to finish: {", ".join(sorted(running))}')
+    return not failed and not pending
+
+
 def run_pipeline(pipe: Pipeline, opts: RunOptions, out: TextIO = None) -> int:
     """Run (or, ``dry_run``, print) the pipeline; 0 on success, 1 on a failed stage."""
     out = out or sys.stdout
@@ -151,35 +191,52 @@ def run_pipeline(pipe: Pipeline, opts: RunOptions, out: TextIO = None) -> int:
         with open(osp.join(log_dir, 'timing.json'), 'w') as f:
             json.dump(timing, f, indent=2)
 
-    for stage, state, run, resume in rows:
-        if not run:
-            say(f'{stage.name}: skip ({state.reason})')
-            timing[stage.name] = dict(seconds=0.0, skipped=True)
-            continue
-        say(f'{stage.name}: {state.reason}' + ('' if resume else
-                                                 ' (forced)' if state.status == 'complete'
-                                                 else ''))
-        argv, extra_env = launcher.build(stage, resume)
-        say(f'$ {show(argv, extra_env)}')
+    lock = threading.Lock()
+    jobs = max(1, opts.jobs)
+    # with N stages at a time, each gets its share of the cores (unless set by the user)
+    threads = {} if jobs == 1 or 'OMP_NUM_THREADS' in os.environ else {
+        'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // jobs))}
+
+    def run_stage(stage: Stage, state: State, resume: bool) -> bool:
+        """Run one stage; False (after reporting why) when it fails."""
+        with lock:
+            say(f'{stage.name}: {state.reason}' + ('' if resume else
+                                                     ' (forced)' if state.status == 'complete'
+                                                     else ''))
+            argv, extra_env = launcher.build(stage, resume)
+            extra_env = {**threads, **extra_env}
+            say(f'$ {show(argv, extra_env)}')
         log_path = osp.join(log_dir, f'{stage.name}.log')
         t0 = time.time()
         code = _run_logged(argv, _child_env(pipe, extra_env, launcher), pipe.root, log_path,
-                           out)
-        timing[stage.name] = dict(seconds=round(time.time() - t0, 1), skipped=False)
-        save_timing()
-        if code != 0:
-            err.write(f"error: stage '{stage.name}' failed (exit {code}); log: {log_path}\n"
-                      f'--- last {TAIL_LINES} lines of the log ---\n{_tail(log_path)}')
-            err.flush()
-            return 1
-        after = stage.state(pipe.root)
-        if stage.type != 'command' or stage.spec.get('outputs'):
-            if after.status != 'complete':
-                err.write(f"error: stage '{stage.name}' exited 0 but is not complete "
-                          f'({after.reason}); log: {log_path}\n')
+                           out if jobs == 1 else None)
+        with lock:
+            timing[stage.name] = dict(seconds=round(time.time() - t0, 1), skipped=False)
+            save_timing()
+            if code != 0:
+                err.write(f"error: stage '{stage.name}' failed (exit {code}); log: {log_path}\n"
+                          f'--- last {TAIL_LINES} lines of the log ---\n{_tail(log_path)}')
                 err.flush()
-                return 1
-        say(f'{stage.name}: done in {timing[stage.name]["seconds"]:.0f} s')
+                return False
+            after = stage.state(pipe.root)
+            if stage.type != 'command' or stage.spec.get('outputs'):
+                if after.status != 'complete':
+                    err.write(f"error: stage '{stage.name}' exited 0 but is not complete "
+                              f'({after.reason}); log: {log_path}\n')
+                    err.flush()
+                    return False
+            say(f'{stage.name}: done in {timing[stage.name]["seconds"]:.0f} s')
+        return True
+
+    todo = []
+    for stage, state, run, resume in rows:
+        if run:
+            todo.append((stage, state, resume))
+        else:
+            say(f'{stage.name}: skip ({state.reason})')
+            timing[stage.name] = dict(seconds=0.0, skipped=True)
+    if not _schedule(todo, jobs, run_stage, say):
+        return 1
     save_timing()
     table = pipe.stages.get('table')
     if table is not None and table.fields.get('output') and osp.isfile(

@@ -42,7 +42,7 @@ class Stage:
     type: str
     spec: Dict[str, Any]
     fields: Dict[str, str]
-    deps: List[str] = field(default_factory=list)  # earlier stages whose fields it uses
+    deps: List[str] = field(default_factory=list)  # earlier stages whose fields it uses or that it runs `after`
     shared: bool = False  # taken over from another run of the pipeline (not run here)
 
     def state(self, root: str) -> State:
@@ -194,9 +194,22 @@ def _resolve_stage(name: str, raw: Any, variables: Dict[str, Any], done: Dict[st
         raise PipelineError(f'{where}: {text}: unknown stage {var!r} '
                             f'(stages: {", ".join(names)})')
 
+    # `after`: earlier stages this one must wait for without using their fields
+    # (e.g. the data generator), so that `--jobs N` orders them
+    after = raw.get('after') or []
+    if isinstance(after, str) or not all(isinstance(a, str) for a in after):
+        raise PipelineError(f'stage {name!r}, field \'after\': a list of stage names, '
+                            f'got {after!r}')
+    for prior in after:
+        if prior not in done:
+            why = 'runs later' if prior in names else 'is not a stage'
+            raise PipelineError(f'stage {name!r}, field \'after\': {prior!r} {why} '
+                                f'(stages: {", ".join(names)})')
+        if prior not in deps:
+            deps.append(prior)
     kind = KINDS[raw['type']]
     spec = {k: substitute(v, lookup, f'stage {name!r}, field {k!r}')
-            for k, v in raw.items() if k != 'type'}
+            for k, v in raw.items() if k not in ('type', 'after')}
     if raw['type'] == 'train' and variables.get('seed') is not None:
         options = dict(spec.get('cfg_options') or {})
         options.setdefault('randomness.seed', variables['seed'])

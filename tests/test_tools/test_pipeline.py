@@ -321,3 +321,61 @@ def test_train_stage_resumes_interrupted_run(tmp_path, shapes_root, monkeypatch)
     assert '--resume' in out and 'resumed epoch: 1' in out
     assert 'Epoch(train) [2]' in out
     assert (work / 'epoch_2.pth').is_file()
+
+
+# sleeps, then records (name, start, end) in the counter file as one line
+TIMED_STEP = '''
+import sys, time
+name, counter, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+start = time.time()
+time.sleep(seconds)
+if sys.argv[4:5] == ['--fail']:
+    sys.exit(4)
+with open(counter, 'a') as f:
+    f.write(f'{name},{start},{time.time()}\\n')
+'''
+
+
+def test_jobs_run_independent_stages_together_and_keep_dependencies(tmp_path):
+    (tmp_path / 'timed.py').write_text(TIMED_STEP)
+    path = write_pipeline(tmp_path, '''
+        data=dict(type='command', cmd=['{timed}', 'data', '{counter}', '0.5']),
+        x=dict(type='command', cmd=['{timed}', 'x', '{counter}', '1.5'], after=['data']),
+        y=dict(type='command', cmd=['{timed}', 'y', '{counter}', '1.5'], after=['data']),
+        z=dict(type='command', cmd=['{timed}', 'z', '{counter}', '0.1'], after=['x']),
+    ''', extra=f'timed = {str(tmp_path / "timed.py")!r}\n')
+    pipe = load_pipeline(path)
+    assert pipe.stages['z'].deps == ['x'] and pipe.stages['x'].deps == ['data']
+    code, out = run(path, jobs=2)
+    assert code == 0, out
+    spans = {line.split(',')[0]: tuple(map(float, line.split(',')[1:]))
+             for line in (tmp_path / 'counter.txt').read_text().split()}
+    assert spans['x'][0] >= spans['data'][1] and spans['y'][0] >= spans['data'][1]
+    assert spans['x'][0] < spans['y'][1] and spans['y'][0] < spans['x'][1]  # overlapped
+    assert spans['z'][0] >= spans['x'][1]
+    assert "OMP_NUM_THREADS=" in out or 'OMP_NUM_THREADS' in os.environ
+
+
+def test_jobs_failure_starts_nothing_more(tmp_path):
+    (tmp_path / 'timed.py').write_text(TIMED_STEP)
+    path = write_pipeline(tmp_path, '''
+        bad=dict(type='command', cmd=['{timed}', 'bad', '{counter}', '0.1', '--fail']),
+        slow=dict(type='command', cmd=['{timed}', 'slow', '{counter}', '1.0']),
+        later=dict(type='command', cmd=['{timed}', 'later', '{counter}', '0.1'],
+                   after=['bad']),
+    ''', extra=f'timed = {str(tmp_path / "timed.py")!r}\n')
+    err = io.StringIO()
+    code, out = run(path, out=err, jobs=2)
+    assert code == 1
+    assert "error: stage 'bad' failed (exit 4)" in out
+    names = [line.split(',')[0] for line in (tmp_path / 'counter.txt').read_text().split()]
+    assert names == ['slow']  # the running stage finished, the dependent one never ran
+
+
+def test_after_must_name_an_earlier_stage(tmp_path):
+    path = write_pipeline(tmp_path, '''
+        a=dict(type='command', cmd=['{step}', 'a', '{counter}'], after=['b']),
+        b=dict(type='command', cmd=['{step}', 'b', '{counter}']),
+    ''')
+    with pytest.raises(PipelineError, match="stage 'a', field 'after': 'b' runs later"):
+        load_pipeline(path)

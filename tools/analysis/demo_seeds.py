@@ -86,6 +86,8 @@ def parse_args(argv=None):
                    help='stages run once, in the first seed\'s work dir (default: data)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='override top-level pipeline variables, NAME=VALUE')
+    p.add_argument('--jobs', '-j', type=int, default=1,
+                   help='independent stages run at the same time (tools/pipeline.py --jobs)')
     p.add_argument('--gpus', type=int)
     p.add_argument('--launcher', choices=['none', 'slurm'], default='none')
     p.add_argument('--partition')
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
             if missing:
                 raise PipelineError(f'--shared {missing[0]}: no such stage in {args.pipeline}')
             print(f'[seeds] seed {seed}: {pipe.work_dir}', flush=True)
-            code = run_pipeline(pipe, RunOptions(launcher=launcher))
+            code = run_pipeline(pipe, RunOptions(launcher=launcher, jobs=args.jobs))
             if code != 0:
                 return code
             pipes.append(pipe)
