@@ -1,8 +1,8 @@
 """Demo teacher segmentor: UperNet on the tiny MAE teacher of the stage-1 demo
 (64 d, 4 blocks, patch 8) on the shapes data (128 px, 5 classes), CPU-sized.
 
-Patch 8 makes the pyramid strides 2/4/8/16; every block is an output
-(depth 4). The backbone starts from the MAE checkpoint (``pretrained``;
+With patch 8 the pyramid rescales 2/1/0.5/0.25 give strides 4/8/16/32 (as
+the full-size model's); every block is an output (depth 4). The backbone starts from the MAE checkpoint (``pretrained``;
 relative-position tables at zero, layer scale at 1; ``make demo`` passes the
 real path).
 """
@@ -23,7 +23,7 @@ model = dict(
         arch=dict(_delete_=True, embed_dim=embed_dim, depth=4, num_heads=4),
         img_size=crop_size, patch_size=8, out_indices=(0, 1, 2, 3), drop_path_rate=0.0,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(embed_dim=embed_dim, norm_cfg=norm_cfg),
+    neck=dict(embed_dim=embed_dim, rescales=[2, 1, 0.5, 0.25], norm_cfg=norm_cfg),
     decode_head=dict(in_channels=[embed_dim] * 4, channels=embed_dim, num_classes=5,
                      norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=embed_dim, channels=32, num_classes=5, norm_cfg=norm_cfg),
