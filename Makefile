@@ -9,6 +9,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.g2sd-ready
 PYTEST_ARGS ?=
+# independent demo stages run side by side, one per core (tools/pipeline.py --jobs)
+DEMO_JOBS ?= 2
 
 .PHONY: venv test test-fast demo demo-quick data clean-venv
 
@@ -26,10 +28,10 @@ test-fast: $(STAMP)
 	PYTHONWARNINGS=ignore $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) tools/pipeline.py pipelines/shapes_demo.py
+	$(PY) tools/pipeline.py pipelines/shapes_demo.py --jobs $(DEMO_JOBS)
 
 demo-quick: $(STAMP)
-	$(PY) tools/pipeline.py pipelines/shapes_demo_quick.py
+	$(PY) tools/pipeline.py pipelines/shapes_demo_quick.py --jobs $(DEMO_JOBS)
 
 data: $(STAMP)
 	$(PY) tools/misc/make_shapes_data.py --out data/shapes

@@ -15,19 +15,19 @@ work_dir = 'work_dirs/demo'
 data_root = 'data/shapes'
 seed = 0
 
-mae_cfg = 'configs/pretrain/mae_vit-tiny-p8_1xb32-60e_shapes.py'
-gd_cfg = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py'
-cls_teacher_cfg = 'configs/cls/vit-64d-p8-mae-ft_1xb32-30e_shapes.py'
-cls_student_cfg = 'configs/cls/vit-32d-p8-g2sd-gd_1xb32-30e_shapes.py'
-cls_g2sd_cfg = 'configs/cls/g2sd_vit-32d_cls_1xb32-30e_shapes.py'
+mae_cfg = 'configs/pretrain/mae_vit-tiny-p8_1xb32-15e_shapes.py'
+gd_cfg = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-8e_shapes.py'
+cls_teacher_cfg = 'configs/cls/vit-64d-p8-mae-ft_1xb32-15e_shapes.py'
+cls_student_cfg = 'configs/cls/vit-32d-p8-g2sd-gd_1xb32-10e_shapes.py'
+cls_g2sd_cfg = 'configs/cls/g2sd_vit-32d_cls_1xb32-10e_shapes.py'
 # the extracted G2SD classification student keeps its distillation token
-cls_g2sd_student_cfg = 'configs/cls/vit-32d-p8-distilled_g2sd-gd_1xb32-30e_shapes.py'
-det_teacher_cfg = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py'
-det_student_cfg = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-800it_shapes.py'
-det_g2sd_cfg = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb2-800it_shapes.py'
-seg_teacher_cfg = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-800it_shapes.py'
-seg_student_cfg = 'configs/seg/upernet_vit-32d-g2sd_feature2pyramid_1xb4-800it_shapes.py'
-seg_g2sd_cfg = 'configs/seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py'
+cls_g2sd_student_cfg = 'configs/cls/vit-32d-p8-distilled_g2sd-gd_1xb32-10e_shapes.py'
+det_teacher_cfg = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-450it_shapes.py'
+det_student_cfg = 'configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-300it_shapes.py'
+det_g2sd_cfg = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb2-300it_shapes.py'
+seg_teacher_cfg = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-600it_shapes.py'
+seg_student_cfg = 'configs/seg/upernet_vit-32d-g2sd_feature2pyramid_1xb4-400it_shapes.py'
+seg_g2sd_cfg = 'configs/seg/g2sd_vit-32d_upernet_1xb4-400it_shapes.py'
 table_note = ''  # a line printed above the retention table
 
 # test stages of the retention table (teacher, student only, G2SD), also read by
@@ -48,9 +48,11 @@ no_init = {'model.backbone.init_cfg': None}  # tests load the whole trained mode
 
 stages = dict(
     # the generator itself skips the parts already written with the same settings
-    data=dict(type='command', cmd=['tools/misc/make_shapes_data.py', '--out', '{data_root}']),
+    data=dict(type='command', cmd=['tools/misc/make_shapes_data.py', '--out', '{data_root}',
+                                   '--num-cls-train', '2000', '--num-cls-val', '500',
+                                   '--num-scene-train', '600', '--num-scene-val', '100']),
     # stage 0 and stage 1
-    mae_teacher=dict(type='train', config='{mae_cfg}',
+    mae_teacher=dict(type='train', config='{mae_cfg}', after=['data'],
                      cfg_options={'train_dataloader.dataset.data_root': '{data_root}/cls'}),
     gd=dict(type='train', config='{gd_cfg}',
             cfg_options={'train_dataloader.dataset.data_root': '{data_root}/cls',
@@ -154,3 +156,11 @@ stages = dict(
                           '--data-root', '{data_root}', '--out', '{work_dir}/predictions.png'],
                      outputs=['{work_dir}/predictions.png']),
 )
+
+# run order, which is also the priority of ready stages with `--jobs N`: the
+# stage-1 chain and the teachers first, the students next, tests and summary last
+_order = ['data', 'mae_teacher', 'gd', 'gd_export',
+          'det_teacher', 'seg_teacher', 'cls_teacher',
+          'det_student', 'seg_student', 'cls_student',
+          'det_g2sd', 'seg_g2sd', 'cls_g2sd']
+stages = {**{k: stages[k] for k in _order}, **{k: v for k, v in stages.items() if k not in _order}}

@@ -174,8 +174,8 @@ def test_config_variables_keep_working():
 
 
 @pytest.mark.parametrize('path', [
-    'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py',
-    'configs/cls/g2sd_vit-32d_cls_1xb32-30e_shapes.py',
+    'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-8e_shapes.py',
+    'configs/cls/g2sd_vit-32d_cls_1xb32-10e_shapes.py',
     'tests/configs/maskrcnn_tiny_shapes.py',
     'tests/configs/upernet_tiny_shapes.py',
 ])

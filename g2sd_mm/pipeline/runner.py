@@ -128,18 +128,21 @@ def _schedule(todo, jobs: int, run_stage, say) -> bool:
     finished = queue.Queue()
     pending, running, succeeded, failed = list(todo), set(), set(), False
 
-    def work(item):
-        finished.put((item[0].name, run_stage(*item)))
+    def ready(item) -> bool:
+        return all(d in succeeded for d in item[0].deps if d in names)
+
+    def work(item, together):
+        finished.put((item[0].name, run_stage(*item, together=together)))
 
     while pending or running:
         if not failed:
-            for item in list(pending):
-                if len(running) >= jobs:
-                    break
-                if all(d in succeeded for d in item[0].deps if d in names):
-                    pending.remove(item)
-                    running.add(item[0].name)
-                    threading.Thread(target=work, args=(item, ), daemon=True).start()
+            startable = [item for item in pending if ready(item)][:jobs - len(running)]
+            # a stage that starts alone (nothing else ready) gets all the cores
+            together = len(running) + len(startable)
+            for item in startable:
+                pending.remove(item)
+                running.add(item[0].name)
+                threading.Thread(target=work, args=(item, together), daemon=True).start()
         if not running:
             break
         name, ok = finished.get()
@@ -193,12 +196,13 @@ def run_pipeline(pipe: Pipeline, opts: RunOptions, out: TextIO = None) -> int:
 
     lock = threading.Lock()
     jobs = max(1, opts.jobs)
-    # with N stages at a time, each gets its share of the cores (unless set by the user)
-    threads = {} if jobs == 1 or 'OMP_NUM_THREADS' in os.environ else {
-        'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // jobs))}
 
-    def run_stage(stage: Stage, state: State, resume: bool) -> bool:
-        """Run one stage; False (after reporting why) when it fails."""
+    def run_stage(stage: Stage, state: State, resume: bool, together: int = 1) -> bool:
+        """Run one stage; False (after reporting why) when it fails. ``together``: the
+        stages expected to run beside it; each gets its share of the cores as
+        OMP_NUM_THREADS (unless the user set it)."""
+        threads = {} if jobs == 1 or 'OMP_NUM_THREADS' in os.environ else {
+            'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // together))}
         with lock:
             say(f'{stage.name}: {state.reason}' + ('' if resume else
                                                      ' (forced)' if state.status == 'complete'

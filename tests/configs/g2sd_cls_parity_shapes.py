@@ -6,7 +6,7 @@ losses logged as the mean over the processes. Everything else (distillation
 token, hard distillation from the teacher, label smoothing, layer decay) as
 configured for the demo, but in fp32: under bf16 autocast the 4- and 8-sample
 matmuls round differently (measured: up to 2.8e-5 relative after 10 steps)."""
-_base_ = ['../../configs/cls/g2sd_vit-32d_cls_1xb32-30e_shapes.py']
+_base_ = ['../../configs/cls/g2sd_vit-32d_cls_1xb32-10e_shapes.py']
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

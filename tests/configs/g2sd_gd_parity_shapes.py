@@ -4,7 +4,7 @@ augments differently from a 1-process run), and the logged losses are averaged
 over the processes (mmengine logs rank 0's share of the batch otherwise). As in
 the full-size configs, each rank seeds its generators differently
 (``diff_rank_seed``): the per-sample masks must not depend on that."""
-_base_ = ['../../configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py']
+_base_ = ['../../configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-8e_shapes.py']
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

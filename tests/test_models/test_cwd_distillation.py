@@ -266,7 +266,7 @@ def test_layer_decay_reaches_the_student_backbone():
     assert all(id(p) not in lr_of for p in model.teacher.parameters())
 
 
-@pytest.mark.parametrize('name', ['g2sd_vit-32d_upernet_1xb4-800it_shapes.py',
+@pytest.mark.parametrize('name', ['g2sd_vit-32d_upernet_1xb4-400it_shapes.py',
                                   'g2sd_vits_upernet.py'])
 def test_distiller_configs_use_the_student_preprocessor(name):
     """No top-level ``data_preprocessor`` in the segmentation configs: the runner

@@ -10,10 +10,10 @@ FULL_SIZE = ['configs/cls/g2sd_vits_cls.py', 'configs/cls/g2sd_vitt_cls.py',
              'configs/det/g2sd_vits_maskrcnn.py', 'configs/det/g2sd_vitt_maskrcnn.py',
              'configs/seg/g2sd_vits_upernet.py', 'configs/seg/g2sd_vitt_upernet.py']
 DEMO = {
-    'gd': ('configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py', 32),
-    'cls': ('configs/cls/g2sd_vit-32d_cls_1xb32-30e_shapes.py', 32),
-    'det': ('configs/det/g2sd_vit-32d_mask-rcnn_1xb2-800it_shapes.py', 64),
-    'seg': ('configs/seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py', 64),
+    'gd': ('configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-8e_shapes.py', 32),
+    'cls': ('configs/cls/g2sd_vit-32d_cls_1xb32-10e_shapes.py', 32),
+    'det': ('configs/det/g2sd_vit-32d_mask-rcnn_1xb2-300it_shapes.py', 64),
+    'seg': ('configs/seg/g2sd_vit-32d_upernet_1xb4-400it_shapes.py', 64),
 }
 # bf16 keeps 8 mantissa bits (relative step 2^-8 = 0.4%); through a few
 # layers the targets of the seeded demo models move by at most ~1.3% of their

@@ -58,7 +58,7 @@ def test_stock_mmpretrain_configs_build_a_classification_distiller():
 
 
 def test_g2sd_mm_configs_by_package_name_and_by_checkout_path():
-    name = 'det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-800it_shapes.py'
+    name = 'det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-300it_shapes.py'
     expected = osp.realpath(osp.join(ROOT, 'configs', name))
     assert osp.realpath(resolve_config_path(f'g2sd_mm::{name}')) == expected
     # the paths g2sd_mm's configs use mean the same outside the checkout
@@ -68,7 +68,7 @@ def test_g2sd_mm_configs_by_package_name_and_by_checkout_path():
         type='DetectionDistiller',
         student=dict(cfg_path=f'g2sd_mm::{name}'),
         teacher=dict(cfg_path='configs/det/'
-                     'vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py')))
+                     'vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-450it_shapes.py')))
     assert model.student.backbone.embed_dim == 32 and model.teacher.backbone.embed_dim == 64
 
 
@@ -121,9 +121,9 @@ def _user_config(tmp_path, text):
 
 def test_user_config_inherits_g2sd_mm_and_builds_in_the_task_scope(tmp_path):
     cfg = _user_config(tmp_path, (
-        "_base_ = ['g2sd_mm::seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py']\n"
+        "_base_ = ['g2sd_mm::seg/g2sd_vit-32d_upernet_1xb4-400it_shapes.py']\n"
         'model = dict(teacher_ckpt=None, student=dict(cfg_path='
-        "'g2sd_mm::seg/upernet_vit-64d-mae_feature2pyramid_1xb4-800it_shapes.py'))\n"))
+        "'g2sd_mm::seg/upernet_vit-64d-mae_feature2pyramid_1xb4-600it_shapes.py'))\n"))
     # mmengine marks what a package:: base brings with that package's scope
     assert cfg.model._scope_ == 'g2sd_mm' and cfg.default_scope == 'mmseg'
     DefaultScope.get_instance('test_g2sd_mm_scope', scope_name=cfg.default_scope)
@@ -134,7 +134,7 @@ def test_user_config_inherits_g2sd_mm_and_builds_in_the_task_scope(tmp_path):
 
 def test_g2sd_mm_scope_without_a_default_scope_says_so(tmp_path):
     cfg = _user_config(tmp_path,
-                       "_base_ = ['g2sd_mm::seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py']\n")
+                       "_base_ = ['g2sd_mm::seg/g2sd_vit-32d_upernet_1xb4-400it_shapes.py']\n")
     DefaultScope._instance_dict.clear()
     with pytest.raises(KeyError, match='default_scope, and none is set'):
         ROOT_MODELS.build(cfg.model)

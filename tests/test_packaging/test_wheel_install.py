@@ -20,7 +20,7 @@ _NOT_SOURCES = shutil.ignore_patterns('.git', '.venv', '.mim', 'build', 'dist', 
                                       'work_dirs', 'outputs', 'tests', '*.egg-info',
                                       '__pycache__', '*.pyc', '.pytest_cache')
 USER_CONFIG = """\
-_base_ = ['g2sd_mm::pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py']
+_base_ = ['g2sd_mm::pretrain/g2sd_vit-tiny-p8_gd_1xb32-8e_shapes.py']
 model = dict(teacher_ckpt=None)
 train_dataloader = dict(batch_size=4)
 train_cfg = dict(max_epochs=1)
@@ -40,8 +40,8 @@ frcnn = MODELS.build(dict(
     student=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r18_fpn_8xb8-amp-lsj-200e_coco.py')))
 tiny = MODELS.build(dict(
     type='DetectionDistiller',
-    teacher=dict(cfg_path='g2sd_mm::det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py'),
-    student=dict(cfg_path='configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-800it_shapes.py')))
+    teacher=dict(cfg_path='g2sd_mm::det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-450it_shapes.py'),
+    student=dict(cfg_path='configs/det/vitdet_mask-rcnn_vit-32d-g2sd_simple-fpn_1xb2-300it_shapes.py')))
 print(json.dumps(dict(
     package=g2sd_mm.__file__, det_file=det.filename, det_model=det.model.type,
     seg_model=seg.model.type, seg_student=seg.model.student.cfg_path,

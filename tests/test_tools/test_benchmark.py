@@ -11,10 +11,10 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 GPU_SCRIPT = osp.join(ROOT, 'tools', 'analysis', 'gpu_benchmark.sh')
 DEMO = {
-    'gd': ('configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py', 32),
-    'cls': ('configs/cls/g2sd_vit-32d_cls_1xb32-30e_shapes.py', 32),
-    'det': ('configs/det/g2sd_vit-32d_mask-rcnn_1xb2-800it_shapes.py', 64),
-    'seg': ('configs/seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py', 64),
+    'gd': ('configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-8e_shapes.py', 32),
+    'cls': ('configs/cls/g2sd_vit-32d_cls_1xb32-10e_shapes.py', 32),
+    'det': ('configs/det/g2sd_vit-32d_mask-rcnn_1xb2-300it_shapes.py', 64),
+    'seg': ('configs/seg/g2sd_vit-32d_upernet_1xb4-400it_shapes.py', 64),
 }
 KEYS = ('distill_ms', 'student_ms', 'teacher_ms', 'overhead', 'img_per_s', 'peak_mem_mb',
         'dtype', 'device', 'batch', 'img_size', 'teacher_gflop_per_img',

@@ -10,10 +10,10 @@ import pytest
 import torch
 from tool_runner import run
 
-TEACHER_CFG = 'configs/cls/vit-64d-p8-mae-ft_1xb32-30e_shapes.py'
-BASELINE_CFG = 'configs/cls/vit-32d-p8-g2sd-gd_1xb32-30e_shapes.py'
-STUDENT_CFG = 'configs/cls/vit-32d-p8-distilled_g2sd-gd_1xb32-30e_shapes.py'
-G2SD_CFG = 'configs/cls/g2sd_vit-32d_cls_1xb32-30e_shapes.py'
+TEACHER_CFG = 'configs/cls/vit-64d-p8-mae-ft_1xb32-15e_shapes.py'
+BASELINE_CFG = 'configs/cls/vit-32d-p8-g2sd-gd_1xb32-10e_shapes.py'
+STUDENT_CFG = 'configs/cls/vit-32d-p8-distilled_g2sd-gd_1xb32-10e_shapes.py'
+G2SD_CFG = 'configs/cls/g2sd_vit-32d_cls_1xb32-10e_shapes.py'
 
 pytestmark = pytest.mark.slow
 

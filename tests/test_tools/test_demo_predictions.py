@@ -22,9 +22,9 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 import demo_predictions  # noqa: E402
 
 CONFIGS = dict(
-    cls=osp.join(ROOT, 'configs/cls/vit-64d-p8-mae-ft_1xb32-30e_shapes.py'),
-    det=osp.join(ROOT, 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py'),
-    seg=osp.join(ROOT, 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-800it_shapes.py'))
+    cls=osp.join(ROOT, 'configs/cls/vit-64d-p8-mae-ft_1xb32-15e_shapes.py'),
+    det=osp.join(ROOT, 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-450it_shapes.py'),
+    seg=osp.join(ROOT, 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-600it_shapes.py'))
 NAMES = ('teacher', 'student only', 'G2SD student')
 PANEL = 256  # 64 px classification images x4, 128 px scenes x2
 # a prediction of the G2SD student's detector, drawn instead of its real one:

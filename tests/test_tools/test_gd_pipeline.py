@@ -13,8 +13,8 @@ from mmengine.config import Config
 from mmpretrain.models import VisionTransformer
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MAE_CFG = 'configs/pretrain/mae_vit-tiny-p8_1xb32-60e_shapes.py'
-GD_CFG = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py'
+MAE_CFG = 'configs/pretrain/mae_vit-tiny-p8_1xb32-15e_shapes.py'
+GD_CFG = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-8e_shapes.py'
 
 
 def run(args, timeout=600, env=None):

@@ -15,7 +15,7 @@ from g2sd_mm.pipeline.spec import ROOT, TEMPLATE
 
 SHIPPED = ['pipelines/shapes_demo.py', 'pipelines/shapes_demo_quick.py',
            'pipelines/vit-s_in1k_coco_ade20k.py', 'pipelines/vit-t_in1k_coco_ade20k.py']
-CLS_CFG = 'configs/cls/vit-64d-p8-mae-ft_1xb32-30e_shapes.py'
+CLS_CFG = 'configs/cls/vit-64d-p8-mae-ft_1xb32-15e_shapes.py'
 
 # appends its name to COUNTER, writes each OUTPUT; `--fail CODE` prints 30 lines and exits CODE
 STEP = '''
@@ -216,16 +216,16 @@ def test_launcher_commands(capsys):
     argv, env = Launcher(gpus=2).build(train, resume=True)
     assert argv[:7] == ['bash', 'tools/dist_train.sh', train.spec['config'], '2', '--work-dir',
                         'work_dirs/demo/gd', '--resume'] and env == {}
-    assert 'model.teacher_ckpt=work_dirs/demo/mae_teacher/epoch_60.pth' in argv
+    assert 'model.teacher_ckpt=work_dirs/demo/mae_teacher/epoch_15.pth' in argv
     argv, _ = Launcher(gpus=2).build(test)
     assert argv[:5] == ['bash', 'tools/dist_test.sh', test.spec['config'],
-                        'work_dirs/demo/cls_teacher/epoch_30.pth', '2']
+                        'work_dirs/demo/cls_teacher/epoch_15.pth', '2']
     argv, env = Launcher(kind='slurm', partition='gpu', gpus=16).build(train)
     assert argv[:6] == ['bash', 'tools/slurm_train.sh', 'gpu', 'gd', train.spec['config'],
                         'work_dirs/demo/gd'] and env == {'GPUS': '16', 'GPUS_PER_NODE': '8'}
     argv, env = Launcher(kind='slurm', partition='gpu', gpus=2).build(test)
     assert argv[:6] == ['bash', 'tools/slurm_test.sh', 'gpu', 'cls_teacher_test',
-                        test.spec['config'], 'work_dirs/demo/cls_teacher/epoch_30.pth']
+                        test.spec['config'], 'work_dirs/demo/cls_teacher/epoch_15.pth']
     assert '--out-metrics' in argv and env['GPUS'] == '2'
     # the scripts take the arguments in that order
     for script, usage in [('dist_train.sh', 'CONFIG NUM_PROCS'),
@@ -241,7 +241,7 @@ def test_launcher_commands(capsys):
         '--only', 'gd', 'gd_export']) == 0
     stdout = capsys.readouterr().out
     assert '$ bash tools/dist_train.sh configs/pretrain/' in stdout
-    assert 'g2sd_gd_export.py work_dirs/demo/gd/epoch_30.pth' in stdout
+    assert 'g2sd_gd_export.py work_dirs/demo/gd/epoch_8.pth' in stdout
     assert _tool('pipeline', 'pipeline.py').main([
         osp.join(ROOT, 'pipelines/shapes_demo.py'), '--dry-run', '--launcher', 'slurm',
         '--partition', 'p1', '--gpus', '4', '--only', 'gd', 'cls_teacher_test']) == 0
@@ -300,7 +300,7 @@ def test_train_stage_resumes_interrupted_run(tmp_path, shapes_root, monkeypatch)
         work_dir = {str(tmp_path / 'work')!r}
         epochs = 1
         stages = dict(mae=dict(type='train',
-                               config='configs/pretrain/mae_vit-tiny-p8_1xb32-60e_shapes.py',
+                               config='configs/pretrain/mae_vit-tiny-p8_1xb32-15e_shapes.py',
                                cfg_options={{
                                    'train_dataloader.dataset.data_root': {shapes_root + '/cls'!r},
                                    'train_cfg.max_epochs': '{{epochs}}',

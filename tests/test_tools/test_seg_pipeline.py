@@ -15,9 +15,9 @@ from mmengine.config import Config
 from tool_runner import ROOT
 from tool_runner import run as _run
 
-TEACHER_CFG = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-800it_shapes.py'
-STUDENT_CFG = 'configs/seg/upernet_vit-32d-g2sd_feature2pyramid_1xb4-800it_shapes.py'
-G2SD_CFG = 'configs/seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py'
+TEACHER_CFG = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-600it_shapes.py'
+STUDENT_CFG = 'configs/seg/upernet_vit-32d-g2sd_feature2pyramid_1xb4-400it_shapes.py'
+G2SD_CFG = 'configs/seg/g2sd_vit-32d_upernet_1xb4-400it_shapes.py'
 
 pytestmark = pytest.mark.slow
 

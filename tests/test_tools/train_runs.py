@@ -14,14 +14,14 @@ from mmengine.registry import MODELS
 
 from tool_runner import ROOT, run
 
-GD_CFG = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-30e_shapes.py'
-MAE_CFG = 'configs/pretrain/mae_vit-tiny-p8_1xb32-60e_shapes.py'
-DET_TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-800it_shapes.py'
-DET_G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb2-800it_shapes.py'
-SEG_TEACHER_CFG = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-800it_shapes.py'
-SEG_G2SD_CFG = 'configs/seg/g2sd_vit-32d_upernet_1xb4-800it_shapes.py'
-CLS_TEACHER_CFG = 'configs/cls/vit-64d-p8-mae-ft_1xb32-30e_shapes.py'
-CLS_G2SD_CFG = 'configs/cls/g2sd_vit-32d_cls_1xb32-30e_shapes.py'
+GD_CFG = 'configs/pretrain/g2sd_vit-tiny-p8_gd_1xb32-8e_shapes.py'
+MAE_CFG = 'configs/pretrain/mae_vit-tiny-p8_1xb32-15e_shapes.py'
+DET_TEACHER_CFG = 'configs/det/vitdet_mask-rcnn_vit-64d-mae_simple-fpn_1xb2-450it_shapes.py'
+DET_G2SD_CFG = 'configs/det/g2sd_vit-32d_mask-rcnn_1xb2-300it_shapes.py'
+SEG_TEACHER_CFG = 'configs/seg/upernet_vit-64d-mae_feature2pyramid_1xb4-600it_shapes.py'
+SEG_G2SD_CFG = 'configs/seg/g2sd_vit-32d_upernet_1xb4-400it_shapes.py'
+CLS_TEACHER_CFG = 'configs/cls/vit-64d-p8-mae-ft_1xb32-15e_shapes.py'
+CLS_G2SD_CFG = 'configs/cls/g2sd_vit-32d_cls_1xb32-10e_shapes.py'
 INTERRUPTED = osp.join(ROOT, 'tests', 'test_tools', 'interrupted_train.py')
 
 

@@ -11,7 +11,7 @@ _base_ = [
 ]
 custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
-pretrained = 'work_dirs/demo/mae_teacher/epoch_60.pth'
+pretrained = 'work_dirs/demo/mae_teacher/epoch_15.pth'
 strides = [2, 4, 8, 16, 32]
 ch = 32
 model = dict(
@@ -50,7 +50,7 @@ model = dict(
     test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=50), rcnn=dict(max_per_img=10)))
 
 # CPU-sized schedule: SGD converges in fewer steps than the AdamW recipe here
-max_iters = 800
+max_iters = 450
 train_dataloader = dict(batch_size=2)
 optim_wrapper = dict(
     type='OptimWrapper',
@@ -61,7 +61,7 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
     dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
-         milestones=[600], gamma=0.1),
+         milestones=[int(max_iters * 0.75)], gamma=0.1),
 ]
 # exact resume (random states + sampler-level skip) and kill-safe checkpoints,
 # see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py

@@ -37,16 +37,16 @@ optim_wrapper = dict(
             'cls_token': dict(decay_mult=0.)
         }))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=55, eta_min=1e-5, by_epoch=True, begin=5,
-         end=60, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=13, eta_min=1e-5, by_epoch=True, begin=2,
+         end=15, convert_to_iter_based=True),
 ]
 # exact resume (random states + sampler-level skip) and kill-safe checkpoints,
 # see g2sd_mm/engine/random_state.py, resumable_loops.py, atomic_checkpoint.py
-train_cfg = dict(type='ExactResumeEpochBasedTrainLoop', max_epochs=60)
+train_cfg = dict(type='ExactResumeEpochBasedTrainLoop', max_epochs=15)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='AtomicCheckpointHook', interval=20, max_keep_ckpts=1))
+    checkpoint=dict(type='AtomicCheckpointHook', interval=15, max_keep_ckpts=1))
 custom_hooks = [dict(type='RandomStateHook')]
 randomness = dict(seed=0)

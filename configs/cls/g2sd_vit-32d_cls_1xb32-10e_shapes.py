@@ -3,14 +3,14 @@ teacher classifier (``teacher_ckpt``) -> the 32-d distillation-token student,
 hard distillation (1/2 CE labels + 1/2 CE teacher top-1); otherwise as the
 student-only baseline. ``make demo`` sets ``teacher_ckpt`` and the student's
 backbone initialisation."""
-_base_ = ['./vit-32d-p8-distilled_g2sd-gd_1xb32-30e_shapes.py']
+_base_ = ['./vit-32d-p8-distilled_g2sd-gd_1xb32-10e_shapes.py']
 
-teacher_ckpt = 'work_dirs/demo/cls_teacher/epoch_30.pth'
+teacher_ckpt = 'work_dirs/demo/cls_teacher/epoch_15.pth'
 model = dict(
     _delete_=True,
     type='ClassificationDistiller',
-    student=dict(cfg_path='configs/cls/vit-32d-p8-distilled_g2sd-gd_1xb32-30e_shapes.py'),
-    teacher=dict(cfg_path='configs/cls/vit-64d-p8-mae-ft_1xb32-30e_shapes.py',
+    student=dict(cfg_path='configs/cls/vit-32d-p8-distilled_g2sd-gd_1xb32-10e_shapes.py'),
+    teacher=dict(cfg_path='configs/cls/vit-64d-p8-mae-ft_1xb32-15e_shapes.py',
                  backbone=dict(init_cfg=None)),
     teacher_ckpt=teacher_ckpt,
     distill_loss=dict(type='HardDistillLoss'),

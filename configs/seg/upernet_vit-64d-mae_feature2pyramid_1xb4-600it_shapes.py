@@ -13,7 +13,7 @@ _base_ = [
 ]
 custom_imports = dict(imports=['g2sd_mm'], allow_failed_imports=False)
 
-pretrained = 'work_dirs/demo/mae_teacher/epoch_60.pth'
+pretrained = 'work_dirs/demo/mae_teacher/epoch_15.pth'
 crop_size = (128, 128)
 embed_dim = 64
 norm_cfg = dict(type='BN', requires_grad=True)  # one CPU process
@@ -31,7 +31,7 @@ model = dict(
 
 # CPU-sized schedule: SGD with poly decay converges in fewer steps than the
 # AdamW recipe here
-max_iters = 800
+max_iters = 600
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='LayerDecayOptimWrapperConstructor',
