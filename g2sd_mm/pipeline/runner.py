@@ -129,7 +129,7 @@ def _schedule(todo, jobs: int, run_stage, say) -> bool:
     pending, running, succeeded, failed = list(todo), set(), set(), False
 
     def ready(item) -> bool:
-        return all(d in succeeded for d in item[0].deps if d in names)
+        return all(d in succeeded for d in item[0].deps + item[0].after if d in names)
 
     def work(item, together):
         finished.put((item[0].name, run_stage(*item, together=together)))

@@ -42,7 +42,8 @@ class Stage:
     type: str
     spec: Dict[str, Any]
     fields: Dict[str, str]
-    deps: List[str] = field(default_factory=list)  # earlier stages whose fields it uses or that it runs `after`
+    deps: List[str] = field(default_factory=list)  # earlier stages whose fields it uses
+    after: List[str] = field(default_factory=list)  # earlier stages it only runs after
     shared: bool = False  # taken over from another run of the pipeline (not run here)
 
     def state(self, root: str) -> State:
@@ -205,8 +206,6 @@ def _resolve_stage(name: str, raw: Any, variables: Dict[str, Any], done: Dict[st
             why = 'runs later' if prior in names else 'is not a stage'
             raise PipelineError(f'stage {name!r}, field \'after\': {prior!r} {why} '
                                 f'(stages: {", ".join(names)})')
-        if prior not in deps:
-            deps.append(prior)
     kind = KINDS[raw['type']]
     spec = {k: substitute(v, lookup, f'stage {name!r}, field {k!r}')
             for k, v in raw.items() if k not in ('type', 'after')}
@@ -219,4 +218,5 @@ def _resolve_stage(name: str, raw: Any, variables: Dict[str, Any], done: Dict[st
         fields = kind.fields(name, spec, variables['work_dir'], root)
     except StageSpecError as e:
         raise PipelineError(str(e)) from e
-    return Stage(name=name, type=raw['type'], spec=spec, fields=fields, deps=deps)
+    return Stage(name=name, type=raw['type'], spec=spec, fields=fields, deps=deps,
+                 after=[a for a in after if a not in deps])

@@ -345,7 +345,8 @@ def test_jobs_run_independent_stages_together_and_keep_dependencies(tmp_path):
         z=dict(type='command', cmd=['{timed}', 'z', '{counter}', '0.1'], after=['x']),
     ''', extra=f'timed = {str(tmp_path / "timed.py")!r}\n')
     pipe = load_pipeline(path)
-    assert pipe.stages['z'].deps == ['x'] and pipe.stages['x'].deps == ['data']
+    assert pipe.stages['z'].after == ['x'] and pipe.stages['x'].after == ['data']
+    assert pipe.stages['x'].deps == []  # uses no field of `data`
     code, out = run(path, jobs=2)
     assert code == 0, out
     spans = {line.split(',')[0]: tuple(map(float, line.split(',')[1:]))
@@ -379,3 +380,15 @@ def test_after_must_name_an_earlier_stage(tmp_path):
     ''')
     with pytest.raises(PipelineError, match="stage 'a', field 'after': 'b' runs later"):
         load_pipeline(path)
+
+
+def test_after_orders_without_rerunning(tmp_path):
+    """A stage that only runs `after` another is not rerun because that one runs again
+    (e.g. a data generator that always runs)."""
+    path = write_pipeline(tmp_path, '''
+        gen=dict(type='command', cmd=['{step}', 'gen', '{counter}']),
+        use=dict(type='command', cmd=['{step}', 'use', '{counter}', '{work_dir}/u.txt'],
+                 outputs=['{work_dir}/u.txt'], after=['gen']),
+    ''')
+    assert run(path)[0] == 0 and run(path, jobs=2)[0] == 0
+    assert ran(tmp_path) == ['gen', 'use', 'gen']
