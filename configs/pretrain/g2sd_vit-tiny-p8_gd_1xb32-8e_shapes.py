@@ -40,6 +40,6 @@ train_cfg = dict(type='ExactResumeEpochBasedTrainLoop', max_epochs=max_epochs)
 auto_scale_lr = dict(base_batch_size=32)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='AtomicCheckpointHook', interval=max_epochs, max_keep_ckpts=1))
+    checkpoint=dict(type='AtomicCheckpointHook', interval=max_epochs, max_keep_ckpts=2))
 custom_hooks = [dict(type='RandomStateHook')]
 randomness = dict(seed=0)
