@@ -19,7 +19,12 @@ model = dict(
         arch=dict(_delete_=True, embed_dim=64, depth=4, num_heads=4), img_size=128,
         pretrain_img_size=64, patch_size=8, window_size=8, global_attn_indexes=(1, 3),
         drop_path_rate=0.0, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(backbone_channel=64, in_channels=[16, 32, 64, 64], out_channels=ch),
+    # no LayerNorm in the pyramid: with 32 channels, a per-position LN scales the flat
+    # background up to the objects' magnitude, and within the demo's few hundred
+    # iterations the RoI heads then never learn (RoI accuracy stays at the share of
+    # background RoIs, 0.1 box AP); without it the teacher reaches ~39 box AP
+    neck=dict(backbone_channel=64, in_channels=[16, 32, 64, 64], out_channels=ch,
+              norm_cfg=None),
     rpn_head=dict(
         in_channels=ch, feat_channels=ch,
         anchor_generator=dict(scales=[4], strides=strides)),

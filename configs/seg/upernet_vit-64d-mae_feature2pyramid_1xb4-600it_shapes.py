@@ -17,6 +17,12 @@ pretrained = 'work_dirs/demo/mae_teacher/epoch_15.pth'
 crop_size = (128, 128)
 embed_dim = 64
 norm_cfg = dict(type='BN', requires_grad=True)  # one CPU process
+# background is ~92 % of the pixels: at weight 1 the models learn foreground vs
+# background and call every shape 'circle' (teacher mIoU 29.1, the three other
+# shapes at 0-2 IoU after 600 iterations); down-weighting background in the
+# training loss (decode and auxiliary heads) lets them learn all four shapes
+# (42.3 mIoU, 18-53 IoU per shape). The evaluation is unchanged.
+class_weight = [0.2, 1.0, 1.0, 1.0, 1.0]
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
@@ -25,8 +31,9 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(embed_dim=embed_dim, rescales=[2, 1, 0.5, 0.25], norm_cfg=norm_cfg),
     decode_head=dict(in_channels=[embed_dim] * 4, channels=embed_dim, num_classes=5,
-                     norm_cfg=norm_cfg),
-    auxiliary_head=dict(in_channels=embed_dim, channels=32, num_classes=5, norm_cfg=norm_cfg),
+                     norm_cfg=norm_cfg, loss_decode=dict(class_weight=class_weight)),
+    auxiliary_head=dict(in_channels=embed_dim, channels=32, num_classes=5, norm_cfg=norm_cfg,
+                        loss_decode=dict(class_weight=class_weight)),
     test_cfg=dict(_delete_=True, mode='whole'))
 
 # CPU-sized schedule: SGD with poly decay converges in fewer steps than the
