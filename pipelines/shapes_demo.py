@@ -49,7 +49,7 @@ no_init = {'model.backbone.init_cfg': None}  # tests load the whole trained mode
 stages = dict(
     # the generator itself skips the parts already written with the same settings
     data=dict(type='command', cmd=['tools/misc/make_shapes_data.py', '--out', '{data_root}',
-                                   '--num-cls-train', '2000', '--num-cls-val', '500',
+                                   '--num-cls-train', '2000', '--num-cls-val', '5000',
                                    '--num-scene-train', '600', '--num-scene-val', '100']),
     # stage 0 and stage 1
     mae_teacher=dict(type='train', config='{mae_cfg}', after=['data'],
